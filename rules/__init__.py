@@ -1,0 +1,1 @@
+"""Policy: department, escalation, refund eligibility and handling plan, as declarative durable-rules."""

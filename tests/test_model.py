@@ -1,0 +1,79 @@
+import json
+import shutil
+
+import pytest
+
+from triage.analyzer import Triage
+from triage.evaluate import EvalRow, evaluate
+from triage.labels import CATEGORIES, SEVERITIES
+from triage.model import ModelIntegrityError, load_model
+
+
+def test_round_trip_train_then_evaluate(small_model_dir, small_slice):
+    triage = Triage(model_dir=small_model_dir)
+    rows = [EvalRow(id=str(i), text=it.text, category=it.category, severity=it.severity)
+            for i, it in enumerate(small_slice)]
+    report = evaluate(triage, rows)
+    for lang in ("zh", "en"):
+        cat = report["languages"][lang]["category"]
+        assert set(cat["per_class"]) == set(CATEGORIES)
+        assert len(cat["confusion"]["matrix"]) == len(CATEGORIES)
+        # trained on these very rows: a working pipeline fits them well
+        assert cat["accuracy"] > 0.8
+        assert report["languages"][lang]["severity"]["accuracy"] > 0.7
+
+
+def test_card_describes_the_artifact(small_model_dir):
+    card = json.loads((small_model_dir / "model_card.json").read_text())
+    assert card["labels"] == {"category": list(CATEGORIES), "severity": list(SEVERITIES)}
+    assert len(card["corpus_sha256"]) == 64
+    assert card["artifact_bytes"] == (small_model_dir / "triage.joblib").stat().st_size
+
+
+def test_tampered_artifact_is_refused(small_model_dir, tmp_path):
+    bad = tmp_path / "m"
+    shutil.copytree(small_model_dir, bad)
+    with open(bad / "triage.joblib", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("breakage", ["no_card", "bad_json", "no_artifact"])
+def test_broken_model_dirs_give_clear_errors(small_model_dir, tmp_path, breakage):
+    bad = tmp_path / "m"
+    shutil.copytree(small_model_dir, bad)
+    if breakage == "no_card":
+        (bad / "model_card.json").unlink()
+    elif breakage == "bad_json":
+        (bad / "model_card.json").write_text("{not json")
+    else:
+        (bad / "triage.joblib").unlink()
+    with pytest.raises(ModelIntegrityError):
+        load_model(bad)
+
+
+def test_training_is_deterministic(small_slice, tmp_path):
+    from triage.model import Hyperparams
+    from triage.train import train
+
+    texts = [it.text for it in small_slice[:40]]
+    preds = []
+    for _ in range(2):
+        model, _card = train(small_slice, Hyperparams(seed=3), cv_folds=0, progress=False)
+        preds.append([model.predict([t], "zh" if any("\u4e00" <= c <= "\u9fff" for c in t) else "en") for t in texts])
+    assert preds[0] == preds[1]
+
+
+def test_shipped_model_loads_and_is_small(shipped_triage):
+    from triage.analyzer import default_model_dir
+
+    assert (default_model_dir() / "triage.joblib").stat().st_size <= 25 * 1024 * 1024
+    r = shipped_triage.analyze("冰箱漏电,孩子被电到了,送去医院了")
+    assert r.language == "zh" and r.signals.injury
+    assert r.category.label in CATEGORIES and 0 <= r.category.confidence <= 1
+
+
+def test_unsupported_language_is_flagged_not_guessed(shipped_triage):
+    r = shipped_triage.analyze("Coletul nu a ajuns niciodată și nimeni nu răspunde la telefon.")
+    assert r.language is None and r.category.confidence == 0.0

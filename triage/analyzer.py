@@ -1,0 +1,105 @@
+"""The triage stage as one object: text → language, signals, category, severity.
+
+``Triage`` takes its collaborators with defaults (the shipped model), so tests and the service can pass their
+own. It batches: ``analyze_many`` groups texts by language and scores each group with one matrix product,
+which is where the classifier's throughput comes from.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from triage.language import detect_language
+from triage.model import TriageModel, load_model
+from triage.signals import Signals, extract_signals
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+UNSUPPORTED_SEVERITY = "medium"
+
+
+def default_model_dir() -> Path:
+    return Path(os.environ.get("COMPLAINT_TRIAGE_MODEL_DIR", DEFAULT_MODEL_DIR))
+
+
+class Prediction(BaseModel):
+    label: str
+    confidence: float
+
+
+class TriageResult(BaseModel):
+    language: Literal["zh", "en"] | None
+    language_reason: str
+    category: Prediction
+    severity: Prediction
+    signals: Signals
+
+    @property
+    def supported(self) -> bool:
+        return self.language is not None
+
+
+class Triage:
+    def __init__(self, model: TriageModel | None = None, model_dir: Path | None = None):
+        self.model = model if model is not None else load_model(model_dir or default_model_dir())
+
+    @property
+    def model_version(self) -> str:
+        return self.model.version
+
+    def analyze(self, text: str, language: str | None = None, received: date | None = None) -> TriageResult:
+        return self.analyze_many([text], [language], [received])[0]
+
+    def analyze_many(
+        self,
+        texts: list[str],
+        languages: list[str | None] | None = None,
+        received: list[date | None] | None = None,
+    ) -> list[TriageResult]:
+        n = len(texts)
+        languages = languages or [None] * n
+        received = received or [None] * n
+        langs: list[str | None] = []
+        reasons: list[str] = []
+        for text, given in zip(texts, languages):
+            if given:
+                langs.append(given)
+                reasons.append("given")
+            else:
+                guess = detect_language(text)
+                langs.append(guess.language)
+                reasons.append(guess.reason)
+
+        preds: dict[int, tuple[str, float, str, float]] = {}
+        for lang in ("zh", "en"):
+            idx = [i for i, lg in enumerate(langs) if lg == lang]
+            for i, p in zip(idx, self.model.predict([texts[i] for i in idx], lang)):
+                preds[i] = p
+
+        results = []
+        for i, text in enumerate(texts):
+            lang = langs[i]
+            if lang is None:
+                results.append(
+                    TriageResult(
+                        language=None, language_reason=reasons[i],
+                        category=Prediction(label="other", confidence=0.0),
+                        severity=Prediction(label=UNSUPPORTED_SEVERITY, confidence=0.0),
+                        signals=Signals(),
+                    )
+                )
+                continue
+            cat, cconf, sev, sconf = preds[i]
+            results.append(
+                TriageResult(
+                    language=lang, language_reason=reasons[i],
+                    category=Prediction(label=cat, confidence=round(cconf, 4)),
+                    severity=Prediction(label=sev, confidence=round(sconf, 4)),
+                    signals=extract_signals(text, lang, received[i]),
+                )
+            )
+        return results

@@ -1,0 +1,117 @@
+"""Scores of a model on labelled complaints, per language, in the form the model card and README carry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from triage.analyzer import Triage
+from triage.labels import CATEGORIES, LANGUAGES, SEVERITIES
+
+
+class EvalRow(BaseModel):
+    id: str
+    text: str
+    category: str
+    severity: str | None = None
+
+
+class EvalInputError(ValueError):
+    pass
+
+
+def read_eval_rows(data: Path, labels: Path | None = None) -> list[EvalRow]:
+    """Rows of ``data`` that carry labels, inline or joined by ``id`` from ``labels``."""
+    label_map: dict[str, dict] = {}
+    if labels is not None:
+        with open(labels, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rec = json.loads(line)
+                        label_map[str(rec["id"])] = rec
+                    except (json.JSONDecodeError, KeyError, TypeError) as e:
+                        raise EvalInputError(f"{labels}:{n}: not a JSON object with an id ({e})") from e
+    with open(data, encoding="utf-8") as f:
+        lines = list(enumerate(f, 1))
+    rows = []
+    for n, line in lines:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EvalInputError(f"{data}:{n}: invalid JSON ({e.msg})") from e
+        if not isinstance(rec, dict) or "text" not in rec:
+            raise EvalInputError(f"{data}:{n}: expected an object with a text field")
+        rid = str(rec.get("id", n))
+        lab = label_map.get(rid, rec) if labels is not None else rec
+        if "category" in lab:
+            rows.append(EvalRow(id=rid, text=rec["text"], category=lab["category"], severity=lab.get("severity")))
+    if not rows:
+        raise EvalInputError(f"{data}: no labelled rows (labels inline or via --labels)")
+    return rows
+
+
+def _report(gold: list[str], pred: list[str], labels: tuple[str, ...]) -> dict:
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(labels), zero_division=0)
+    present = [i for i, lab in enumerate(labels) if s[i] > 0]
+    return {
+        "n": len(gold),
+        "accuracy": round(sum(g == q for g, q in zip(gold, pred)) / max(len(gold), 1), 4),
+        "macro_f1": round(float(sum(f[i] for i in present) / max(len(present), 1)), 4),
+        "per_class": {
+            lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4),
+                  "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
+        "confusion": {"labels": list(labels),
+                      "matrix": confusion_matrix(gold, pred, labels=list(labels)).tolist()},
+    }
+
+
+def evaluate(triage: Triage, rows: list[EvalRow], batch_size: int = 512) -> dict:
+    results = []
+    for i in range(0, len(rows), batch_size):
+        results += triage.analyze_many([r.text for r in rows[i : i + batch_size]])
+    out: dict = {"model": triage.model_version, "languages": {}}
+    for lang in (*LANGUAGES, None):
+        idx = [i for i, res in enumerate(results) if res.language == lang]
+        if not idx:
+            continue
+        key = lang or "unsupported"
+        if lang is None:
+            out["languages"][key] = {"n": len(idx), "ids": [rows[i].id for i in idx]}
+            continue
+        cat = _report([rows[i].category for i in idx], [results[i].category.label for i in idx], CATEGORIES)
+        sidx = [i for i in idx if rows[i].severity]
+        sev = _report([rows[i].severity for i in sidx], [results[i].severity.label for i in sidx], SEVERITIES)
+        sev["critical_recall"] = sev["per_class"]["critical"]["recall"]
+        out["languages"][key] = {"category": cat, "severity": sev}
+    return out
+
+
+def format_report(report: dict) -> str:
+    lines = [f"model {report['model']}"]
+    for lang, r in report["languages"].items():
+        if lang == "unsupported":
+            lines.append(f"\n[{lang}] {r['n']} texts not in a supported language: {', '.join(r['ids'][:10])}")
+            continue
+        for target in ("category", "severity"):
+            t = r[target]
+            extra = f"  critical recall {t['critical_recall']:.3f}" if target == "severity" else ""
+            lines.append(f"\n[{lang}] {target}: n={t['n']} accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}"
+                         f"{extra}")
+            lines.append(f"  {'label':<18}{'prec':>7}{'rec':>7}{'f1':>7}{'n':>6}")
+            for lab, m in t["per_class"].items():
+                lines.append(f"  {lab:<18}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{m['support']:>6}")
+            labs = t["confusion"]["labels"]
+            short = [lab[:6] for lab in labs]
+            lines.append("  confusion (rows gold, columns predicted)")
+            lines.append("  " + " " * 18 + "".join(f"{s:>7}" for s in short))
+            for lab, row in zip(labs, t["confusion"]["matrix"]):
+                lines.append(f"  {lab:<18}" + "".join(f"{v:>7}" for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""Cue lexicons, read once from the TOML files beside this module."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+_DIR = Path(__file__).parent
+
+
+@lru_cache(maxsize=None)
+def signal_lexicon() -> dict:
+    with open(_DIR / "signals.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@lru_cache(maxsize=None)
+def cue_lexicon() -> dict:
+    with open(_DIR / "cues.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def all_zh_phrases() -> set[str]:
+    """Every Chinese cue phrase, so the segmenter can keep each one as a single token."""
+    phrases: set[str] = set()
+    for entry in signal_lexicon().values():
+        for key, values in entry.items():
+            if key.startswith(("zh", "exclude_zh", "negation_breakers_zh")) and isinstance(values, list):
+                phrases.update(values)
+    for group in cue_lexicon().values():
+        for entry in group.values():
+            phrases.update(entry.get("zh", []))
+    return {p for p in phrases if len(p) > 1}
