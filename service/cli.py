@@ -105,10 +105,31 @@ def _numbered_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
             yield n, line
 
 
+def _load_decider(model_dir: Path | None, policy_dir: Path | None):
+    from rules.policy import PolicyError
+    from service.pipeline import Decider
+
+    try:
+        return Decider(model_dir=model_dir, policy_dir=policy_dir)
+    except (ModelIntegrityError, PolicyError) as e:
+        raise click.ClickException(str(e)) from e
+
+
+def explain_text(decision) -> str:
+    lines = [f"# {decision.id}: {decision.category.label} / {decision.severity.label} → {decision.department}, "
+             f"level {decision.escalation.level} ({decision.escalation.name}), refund {decision.refund.eligibility}"]
+    for fired in decision.explanation or []:
+        lines.append(f"#   {fired.name} [{fired.stage}]: {fired.why} → {', '.join(fired.sets)}")
+    return "\n".join(lines)
+
+
 @main.command()
 @click.option("--text", default=None, help="Decide one complaint given on the command line.")
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-def decide(text: str | None, model_dir: Path | None) -> None:
+@click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A policy directory (policy.toml, plan_text.toml, rulesets/*.json) instead of the default.")
+@click.option("--explain", is_flag=True, help="Also print, in words, which rules fired and why (on stderr).")
+def decide(text: str | None, model_dir: Path | None, policy_dir: Path | None, explain: bool) -> None:
     """Read complaints as JSON lines on stdin and write one decision JSON line each.
 
     A line that is not valid gets an error on stderr naming its line number; the rest go on. The exit code is 1
@@ -116,19 +137,15 @@ def decide(text: str | None, model_dir: Path | None) -> None:
 
     Example: echo '{"text": "快递丢了,客服也不理人"}' | complaint-triage decide
     """
-    from service.pipeline import Decider
-
-    try:
-        decider = Decider(model_dir=model_dir)
-    except ModelIntegrityError as e:
-        raise click.ClickException(str(e)) from e
-
+    decider = _load_decider(model_dir, policy_dir)
     failed = 0
     pending: list[tuple[int, Complaint]] = []
 
     def flush() -> None:
-        for _, decision in zip(pending, decider.decide_many([c for _, c in pending])):
-            sys.stdout.write(decision.model_dump_json() + "\n")
+        for _, decision in zip(pending, decider.decide_many([c for _, c in pending], explain=explain)):
+            if explain:
+                click.echo(explain_text(decision), err=True)
+            sys.stdout.write(decision.model_dump_json(exclude={"explanation"}) + "\n")
         sys.stdout.flush()
         pending.clear()
 
@@ -145,4 +162,38 @@ def decide(text: str | None, model_dir: Path | None) -> None:
     flush()
     if failed:
         click.echo(f"{failed} line(s) failed", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def rules() -> None:
+    """Tools for policy owners."""
+
+
+@rules.command("test")
+@click.argument("cases", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def rules_test(cases: Path, policy_dir: Path | None, model_dir: Path | None) -> None:
+    """Run a table of cases against a policy and report every mismatch.
+
+    CASES is JSON lines of {"name": ..., "input": {complaint}, "expect": {"department": "billing",
+    "escalation.level": 2, "refund.eligibility": "eligible", "also_notify": ["legal"], ...}}. Give the category
+    and severity in the input to test the policy alone, independent of the model.
+
+    Example: complaint-triage rules test tests/policy_cases.jsonl --policy my-policy/
+    """
+    from service.policy_cases import CaseError, read_cases, run_cases
+
+    decider = _load_decider(model_dir, policy_dir)
+    try:
+        table = read_cases(cases)
+    except CaseError as e:
+        raise click.ClickException(str(e)) from e
+    failures = run_cases(decider, table)
+    for f in failures:
+        click.echo(f"FAIL {f}")
+    click.echo(f"{len(table) - len({f.split(':')[0] for f in failures})}/{len(table)} cases pass "
+               f"(policy {decider.policy.version})")
+    if failures:
         sys.exit(1)

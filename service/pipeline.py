@@ -1,16 +1,25 @@
-"""Text → triage → decision: the one place that joins the stages."""
+"""Text → triage → rules → decision: the one place that joins the stages.
+
+``Decider`` loads the model and the policy once and is reused for every complaint in the process.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel
 
+from rules.decide import Escalation, FiredRule, PlanStep, PolicyDecider, PolicyOutcome, Refund
+from rules.facts import Facts
+from rules.policy import load_policy
 from rules.schema import CategoryOut, Complaint, SeverityOut
-from triage.analyzer import Triage
+from triage.analyzer import Triage, TriageResult
 from triage.signals import Signals
 
 
 class Versions(BaseModel):
     model: str
+    policy: str
 
 
 class Decision(BaseModel):
@@ -19,40 +28,93 @@ class Decision(BaseModel):
     category: CategoryOut
     severity: SeverityOut
     signals: Signals
+    department: str
+    also_notify: list[str]
+    exclude_handlers: list[str]
+    escalation: Escalation
+    refund: Refund
+    plan: list[PlanStep]
     needs_review: bool
+    rules_fired: list[str]
     versions: Versions
+    explanation: list[FiredRule] | None = None
+
+
+def build_facts(c: Complaint, r: TriageResult) -> Facts:
+    """The contract's input fields win over what the text suggests; the text fills in what they leave open."""
+    s = r.signals
+    category = c.category or r.category.label
+    received = c.received_at.date()
+    incident = c.incident_date or s.incident_date
+    refund_requested = c.refund_requested if c.refund_requested is not None else s.refund_request
+    fault = {True: "verified", False: "rejected", None: "unknown"}[c.company_fault_verified]
+    return Facts(
+        category=category,
+        category_confidence=1.0 if c.category else r.category.confidence,
+        severity=c.severity or r.severity.label,
+        language_supported=r.language is not None,
+        prior_complaints=c.prior_complaints,
+        repeat_in_text=s.repeat,
+        affected_customers=c.affected_customers,
+        collective_in_text=s.collective,
+        media_threat=s.media_threat,
+        media_exposure=s.media_exposure,
+        legal_threat=s.legal_threat,
+        legal_action_filed=s.legal_action_filed,
+        regulator_threat=s.regulator_threat,
+        injury=s.injury,
+        extreme_action=s.extreme_action,
+        refund_requested=refund_requested,
+        dispute_type=c.dispute_type or ("billing" if category == "billing" else None),
+        days_since_incident=(received - incident).days if incident else None,
+        complainant_relation=c.complainant_relation,
+        fault=fault,
+        double_refund_promised=c.double_refund_promised,
+        cause_undetermined_past_deadline=c.cause_undetermined_past_deadline,
+        amount=c.amount if c.amount is not None else s.amount,
+        subject_employee=c.subject_employee_id,
+    )
 
 
 class Decider:
-    """Holds the loaded model for the life of the process; build one per process and reuse it."""
+    """Holds the loaded model and policy for the life of the process; build one per process and reuse it."""
 
-    def __init__(self, triage: Triage | None = None, model_dir=None):
+    def __init__(self, triage: Triage | None = None, policy: PolicyDecider | None = None,
+                 model_dir: Path | None = None, policy_dir: Path | None = None):
         self.triage = triage or Triage(model_dir=model_dir)
+        self.policy = policy or PolicyDecider(load_policy(policy_dir))
 
-    def decide(self, complaint: Complaint) -> Decision:
-        return self.decide_many([complaint])[0]
+    def decide(self, complaint: Complaint, explain: bool = False) -> Decision:
+        return self.decide_many([complaint], explain)[0]
 
-    def decide_many(self, complaints: list[Complaint]) -> list[Decision]:
+    def decide_many(self, complaints: list[Complaint], explain: bool = False) -> list[Decision]:
         complaints = [c.with_defaults() for c in complaints]
         results = self.triage.analyze_many(
             [c.text for c in complaints],
             [c.language for c in complaints],
             [c.received_at.date() for c in complaints],
         )
-        out = []
-        for c, r in zip(complaints, results):
-            cat = CategoryOut(
-                label=c.category or r.category.label,
-                confidence=1.0 if c.category else r.category.confidence,
-                source="override" if c.category else "model",
-            )
-            sev = SeverityOut(
-                label=c.severity or r.severity.label, model_label=r.severity.label, confidence=r.severity.confidence
-            )
-            out.append(
-                Decision(
-                    id=c.id, language=r.language, category=cat, severity=sev, signals=r.signals,
-                    needs_review=r.language is None, versions=Versions(model=self.triage.model_version),
-                )
-            )
-        return out
+        return [self._combine(c, r, explain) for c, r in zip(complaints, results)]
+
+    def _combine(self, c: Complaint, r: TriageResult, explain: bool) -> Decision:
+        facts = build_facts(c, r)
+        out: PolicyOutcome = self.policy.decide(facts, r.language or "en")
+        return Decision(
+            id=c.id,
+            language=r.language,
+            category=CategoryOut(label=facts.category, confidence=facts.category_confidence,
+                                 source="override" if c.category else "model"),
+            severity=SeverityOut(label=out.final_severity, model_label=r.severity.label,
+                                 confidence=r.severity.confidence),
+            signals=r.signals,
+            department=out.department,
+            also_notify=out.also_notify,
+            exclude_handlers=out.exclude_handlers,
+            escalation=out.escalation,
+            refund=out.refund,
+            plan=out.plan,
+            needs_review=out.needs_review,
+            rules_fired=out.rules_fired,
+            versions=Versions(model=self.triage.model_version, policy=self.policy.version),
+            explanation=out.explanation if explain else None,
+        )
