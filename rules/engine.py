@@ -32,6 +32,13 @@ class _QuietHost(engine.Host):
         """No timer threads: nothing here is scheduled, and they caused spurious engine errors."""
 
 
+def _plain(value):
+    """durable_rules' JSON parser rejects some floats (5e-324 gave error 204): hand it rounded decimals."""
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
 class RulesEngine:
     def __init__(self, policy: Policy):
         self.policy = policy
@@ -58,7 +65,7 @@ class RulesEngine:
         if stage in self._empty:
             return []
         ruleset = self._ruleset_names[stage]
-        fact = {k: v for k, v in facts.items() if v is not None}
+        fact = {k: _plain(v) for k, v in facts.items() if v is not None}
         fact.update(sid=rid, id=rid, rid=rid)
         with _ENGINE_LOCK:
             self._fired[rid] = []
