@@ -165,6 +165,15 @@ def decide(text: str | None, model_dir: Path | None, policy_dir: Path | None, ex
         sys.exit(1)
 
 
+def _register_serve() -> None:
+    from service.cli_serve import serve
+
+    main.add_command(serve)
+
+
+_register_serve()
+
+
 @main.group()
 def rules() -> None:
     """Tools for policy owners."""

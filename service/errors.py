@@ -69,7 +69,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def _validation(e: ValidationError):
-        return _respond(from_validation(e))
+        # Client input is validated at the edge and raised as ApiError(422); a ValidationError reaching here
+        # came from our own code building a model, so it is a server fault and must not blame the client.
+        log.error("unhandled ValidationError", extra={"traceback": mask_text(traceback.format_exc())})
+        err = from_validation(e)
+        return _respond(ApiError(500, "internal validation error", err.field))
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

@@ -13,6 +13,7 @@ REF = date(2026, 11, 24)
         # zh threats and their negations
         ("再不处理我就去12315投诉你们", "zh", "regulator_threat", True),
         ("我已经向消协反映了", "zh", "regulator_threat", True),
+        ("我的手机号13812345678,订单一直没到", "zh", "regulator_threat", False),
         ("我要请律师起诉你们", "zh", "legal_threat", True),
         ("我不想找律师,只想解决问题", "zh", "legal_threat", False),
         ("法院已经立案了,下周开庭", "zh", "legal_action_filed", True),

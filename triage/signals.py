@@ -311,8 +311,15 @@ class _LanguageMatchers:
             if self.negate[name] and self._negated(doc, start):
                 continue
             span = doc[start:end]
+            if span.text.isdigit() and _inside_number(doc.text, span.start_char, span.end_char):
+                continue
             hits.append(SignalHit(signal=name, text=span.text, start=span.start_char, end=span.end_char))
         return hits
+
+
+def _inside_number(text: str, start: int, end: int) -> bool:
+    """A hotline like 12345 inside a phone or order number is not a hotline."""
+    return (start > 0 and text[start - 1].isdigit()) or (end < len(text) and text[end].isdigit())
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,162 @@
+"""Loopback load test of POST /v1/triage with the real model: a fixed target rate, then the maximum rate.
+
+Starts the real server (gunicorn, N sync workers, a temporary SQLite file), sends a bounded number of
+requests with fresh ids (so every one runs the model and commits a row) and prints requests/s and p50/p99.
+At the fixed rate, latency is measured from each request's scheduled start, so a stalled server shows up
+as latency instead of silently lowering the offered load (coordinated omission).
+
+    .venv/bin/python bench/load.py --rate 50 --requests 500 --max-requests 1000 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def corpus_texts(limit: int = 400) -> list[str]:
+    texts: list[str] = []
+    for path in sorted((ROOT / "triage" / "corpus" / "data").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for line in list(f)[: limit // 8]]
+    return texts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, db: Path, workers: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", "from service.cli_serve import serve; serve()", "--port", str(port),
+           "--workers", str(workers), "--database-url", f"sqlite:///{db}"]
+    env = {**os.environ, "TRIAGE_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise SystemExit("server did not become ready")
+
+
+def one_request(port: int, text: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"id": uuid.uuid4().hex, "text": text}, ensure_ascii=False).encode()
+    conn.request("POST", "/v1/triage", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.status
+
+
+def summarize(name: str, latencies: list[float], errors: int, elapsed: float) -> None:
+    lat = sorted(latencies)
+    q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
+    print(f"{name}: {len(lat)} ok, {errors} errors in {elapsed:.1f} s -> {len(lat) / elapsed:.1f} req/s; "
+          f"latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
+
+
+def fixed_rate(port: int, texts: list[str], rate: float, n: int) -> None:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    t0 = time.perf_counter() + 0.1
+
+    def task(i: int) -> None:
+        nonlocal errors
+        scheduled = t0 + i / rate
+        time.sleep(max(0.0, scheduled - time.perf_counter()))
+        try:
+            ok = one_request(port, texts[i % len(texts)]) in (200, 201)
+        except OSError:
+            ok = False
+        with lock:
+            if ok:
+                latencies.append(time.perf_counter() - scheduled)
+            else:
+                errors += 1
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        list(pool.map(task, range(n)))
+    summarize(f"fixed rate {rate:g}/s", latencies, errors, time.perf_counter() - t0)
+
+
+def max_rate(port: int, texts: list[str], concurrency: int, n: int) -> None:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(n))
+
+    def client() -> None:
+        nonlocal errors
+        for i in counter:
+            start = time.perf_counter()
+            try:
+                ok = one_request(port, texts[i % len(texts)]) in (200, 201)
+            except OSError:
+                ok = False
+            with lock:
+                if ok:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors += 1
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    summarize(f"max rate, {concurrency} clients", latencies, errors, time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=50.0, help="target requests/s of the fixed-rate phase")
+    ap.add_argument("--requests", type=int, default=500, help="requests in the fixed-rate phase")
+    ap.add_argument("--max-requests", type=int, default=1000, help="requests in the max-rate phase")
+    ap.add_argument("--concurrency", type=int, default=8, help="clients in the max-rate phase")
+    args = ap.parse_args()
+
+    texts = corpus_texts()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = start_server(port, Path(tmp) / "bench.db", args.workers)
+        try:
+            print(f"server: {args.workers} sync workers, SQLite (WAL) at a temp file, {len(texts)} corpus texts, "
+                  f"{os.cpu_count()} CPUs; client on the same host")
+            for i in range(20):  # warm every worker
+                one_request(port, texts[i % len(texts)])
+            fixed_rate(port, texts, args.rate, args.requests)
+            max_rate(port, texts, args.concurrency, args.max_requests)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

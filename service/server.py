@@ -1,0 +1,65 @@
+"""gunicorn, embedded: N sync worker processes, each loading the model once after the fork.
+
+Sync workers, not threads: one request's model work holds the GIL, so parallelism comes from processes (see
+shared/notes/dependencies.md: 2 sync workers gave 2.4x the throughput of a threaded server). The app is not
+preloaded: each worker builds its own Decider and database engine after the fork, so no C-extension state,
+durable_rules host thread or database connection is shared across processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from service.settings import Settings
+
+
+class TriageServer(BaseApplication):
+    def __init__(self, settings: Settings, options: dict[str, Any]):
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        assert self.cfg is not None
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Runs in each worker after the fork (preload_app is off): one model and one engine per process.
+        from rules.schema import Complaint
+        from service.api import create_app
+
+        app = create_app(self.settings)
+        # The first decision per language pays for lazy loads (jieba's dictionary, ~0.6 s): pay it before
+        # the worker takes traffic, not on a customer's request.
+        app.extensions["triage_decider"].decide_many([Complaint(text="快递丢了,客服不理人"),
+                                                      Complaint(text="My parcel was lost")])
+        return app
+
+
+def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
+        timeout: int = 120) -> None:
+    """Create the schema once in the master, so workers starting together do not race on CREATE TABLE."""
+    from service.store import Store
+
+    store = Store(settings.database_url)
+    store.create_schema()
+    store.engine.dispose()
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "preload_app": False,
+        # A full batch of long texts on a cold worker takes seconds; the default 30 s is too tight.
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "accesslog": None,  # the app writes one structured JSON line per request instead
+        "loglevel": settings.log_level.lower(),
+        "limit_request_line": 8190,
+        # gunicorn >= 25 opens a control socket at one fixed path per user; two servers on a host would clash.
+        "control_socket_disable": True,
+    }
+    TriageServer(settings, options).run()

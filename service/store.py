@@ -1,0 +1,305 @@
+"""Durable storage of complaints, their decisions and agents' feedback, on SQLite (default) or any SQLAlchemy URL.
+
+The primary key is the complaint id, and inserts are ``ON CONFLICT DO NOTHING``: a client retrying a request
+(or two workers racing on the same id) ends with one row, and both callers get the decision stored first.
+SQL is kept to what SQLite and PostgreSQL share; the only dialect-specific piece, the start of a day/week/month
+bucket, is one compiled construct below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON, Column, DateTime, Engine, ForeignKey, Integer, MetaData, String, Table, Text, create_engine, event, func,
+    select, text,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.types import Date, TypeDecorator
+
+Period = Literal["day", "week", "month"]
+STAT_DIMENSIONS = ("category", "severity", "department", "refund_eligibility")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; SQLite keeps no offset, so values come back naive and are re-labelled UTC here."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class _PeriodStart(FunctionElement[date]):
+    """The first day of the day/week (Monday)/month bucket holding a UTC timestamp. One subclass per period,
+    because the period is part of the SQL text and so must be part of SQLAlchemy's statement cache key."""
+
+    type = Date()
+    inherit_cache = True
+    period: Period
+
+
+class _DayStart(_PeriodStart):
+    inherit_cache = True
+    period = "day"
+
+
+class _WeekStart(_PeriodStart):
+    inherit_cache = True
+    period = "week"
+
+
+class _MonthStart(_PeriodStart):
+    inherit_cache = True
+    period = "month"
+
+
+def period_start(period: Period, column: ColumnElement[Any]) -> _PeriodStart:
+    return {"day": _DayStart, "week": _WeekStart, "month": _MonthStart}[period](column)
+
+
+@compiles(_PeriodStart, "sqlite")
+def _period_sqlite(element: _PeriodStart, compiler: Any, **kw: Any) -> str:
+    col = compiler.process(list(element.clauses)[0], **kw)
+    mods = {"day": "", "week": ", 'weekday 0', '-6 days'", "month": ", 'start of month'"}[element.period]
+    return f"date({col}{mods})"
+
+
+@compiles(_PeriodStart)
+def _period_default(element: _PeriodStart, compiler: Any, **kw: Any) -> str:
+    # PostgreSQL (and most others): date_trunc on the UTC wall clock; weeks start on Monday (ISO).
+    col = compiler.process(list(element.clauses)[0], **kw)
+    return f"CAST(date_trunc('{element.period}', {col} AT TIME ZONE 'UTC') AS DATE)"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One accepted complaint as stored: masked text, the columns filters need, and the whole decision."""
+
+    id: str
+    received_at: datetime
+    text: str
+    language: str | None
+    category: str
+    severity: str
+    department: str | None
+    escalation_level: int | None
+    refund_eligibility: str | None
+    decision: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Filters:
+    category: str | None = None
+    severity: str | None = None
+    department: str | None = None
+    escalation_level: int | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    def __init__(self, url: str, table_prefix: str = "", engine: Engine | None = None):
+        self.engine = engine or make_engine(url)
+        self.metadata = MetaData()
+        p = table_prefix
+        self.complaints = Table(
+            f"{p}complaints", self.metadata,
+            Column("id", String(200), primary_key=True),
+            Column("received_at", UTCDateTime(), nullable=False, index=True),
+            Column("text", Text, nullable=False),
+            Column("language", String(8)),
+            Column("category", String(32), nullable=False, index=True),
+            Column("severity", String(16), nullable=False, index=True),
+            Column("department", String(64), index=True),
+            Column("escalation_level", Integer, index=True),
+            Column("refund_eligibility", String(32)),
+            Column("decision", JSON, nullable=False),
+            Column("created_at", UTCDateTime(), nullable=False),
+        )
+        self.feedback = Table(
+            f"{p}feedback", self.metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("complaint_id", String(200), ForeignKey(f"{p}complaints.id"), nullable=False, index=True),
+            Column("category", String(32)),
+            Column("severity", String(16)),
+            Column("department", String(64)),
+            Column("note", Text),
+            Column("created_at", UTCDateTime(), nullable=False),
+        )
+
+    def create_schema(self) -> None:
+        self.metadata.create_all(self.engine)
+
+    def drop_schema(self) -> None:
+        self.metadata.drop_all(self.engine)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # ------------------------------------------------------------------ writes
+    def _insert_ignore(self, values: dict[str, Any]) -> Any:
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            return None
+        # RETURNING, not rowcount: drivers disagree on rowcount for upserts (psycopg reports -1 here).
+        return (insert(self.complaints).values(**values).on_conflict_do_nothing(index_elements=["id"])
+                .returning(self.complaints.c.id))
+
+    def insert_many(self, records: list[Record]) -> list[tuple[dict[str, Any], bool]]:
+        """Store the new ones in one transaction; return each id's stored decision and whether it is new."""
+        out: list[tuple[dict[str, Any], bool]] = []
+        now = _now()
+        with self.engine.begin() as conn:
+            for r in records:
+                values = {**r.__dict__, "created_at": now}
+                stmt = self._insert_ignore(values)
+                if stmt is not None:
+                    created = conn.execute(stmt).first() is not None
+                else:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(self.complaints.insert().values(**values))
+                        created = True
+                    except IntegrityError:
+                        created = False
+                if created:
+                    out.append((r.decision, True))
+                else:
+                    stored = conn.execute(
+                        select(self.complaints.c.decision).where(self.complaints.c.id == r.id)
+                    ).scalar_one()
+                    out.append((stored, False))
+        return out
+
+    def insert(self, record: Record) -> tuple[dict[str, Any], bool]:
+        return self.insert_many([record])[0]
+
+    def add_feedback(self, complaint_id: str, category: str | None, severity: str | None,
+                     department: str | None, note: str | None) -> dict[str, Any]:
+        """Writes first and lets the foreign key reject an unknown id: a read-then-write transaction on SQLite
+        can fail outright (not wait) when another process commits in between."""
+        values = {"complaint_id": complaint_id, "category": category, "severity": severity,
+                  "department": department, "note": note, "created_at": _now()}
+        try:
+            with self.engine.begin() as conn:
+                new_id = conn.execute(self.feedback.insert().values(**values)).inserted_primary_key[0]
+        except IntegrityError as e:
+            raise NotFound(complaint_id) from e
+        return {"id": new_id, **values}
+
+    # ------------------------------------------------------------------ reads
+    def get(self, complaint_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(self.complaints).where(self.complaints.c.id == complaint_id)).mappings().first()
+            if row is None:
+                return None
+            fb = conn.execute(
+                select(self.feedback).where(self.feedback.c.complaint_id == complaint_id).order_by(self.feedback.c.id)
+            ).mappings().all()
+        return {**row, "feedback": [dict(f) for f in fb]}
+
+    def get_decision(self, complaint_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(self.complaints.c.decision).where(self.complaints.c.id == complaint_id)
+            ).scalar_one_or_none()
+
+    def _where(self, f: Filters) -> list[ColumnElement[bool]]:
+        c = self.complaints.c
+        conds: list[ColumnElement[bool]] = []
+        for name in ("category", "severity", "department", "escalation_level"):
+            value = getattr(f, name)
+            if value is not None:
+                conds.append(c[name] == value)
+        if f.received_from is not None:
+            conds.append(c.received_at >= f.received_from)
+        if f.received_to is not None:
+            conds.append(c.received_at < f.received_to)
+        return conds
+
+    def list(self, filters: Filters, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, with a stable tie-break on id so pages never overlap."""
+        c = self.complaints.c
+        conds = self._where(filters)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(self.complaints).where(*conds)).scalar_one()
+            rows = conn.execute(
+                select(self.complaints).where(*conds)
+                .order_by(c.received_at.desc(), c.id).limit(limit).offset(offset)
+            ).mappings().all()
+        return [dict(r) for r in rows], total
+
+    def stats(self, period: Period, filters: Filters = Filters()) -> list[dict[str, Any]]:
+        """Per bucket: the total and counts by each dimension (null values are counted under "none")."""
+        bucket = period_start(period, self.complaints.c.received_at).label("bucket")
+        conds = self._where(filters)
+        out: dict[date, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for b, n in conn.execute(select(bucket, func.count()).where(*conds).group_by(bucket)):
+                out[_as_date(b)] = {"start": _as_date(b).isoformat(), "total": n,
+                                    **{d: {} for d in STAT_DIMENSIONS}}
+            for dim in STAT_DIMENSIONS:
+                col = self.complaints.c[dim]
+                for b, value, n in conn.execute(select(bucket, col, func.count()).where(*conds).group_by(bucket, col)):
+                    out[_as_date(b)][dim][value if value is not None else "none"] = n
+        return [out[k] for k in sorted(out)]
+
+
+def _as_date(value: date | str) -> date:
+    """SQLite returns the bucket as text; PostgreSQL as a date."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def make_engine(url: str) -> Engine:
+    """SQLite gets WAL (readers never block the writer), a busy timeout for multi-process writers, and real
+    BEGIN/SAVEPOINT semantics, which the stdlib driver otherwise fakes."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash (SIGKILL); only a power loss may drop the last commits.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
