@@ -52,9 +52,7 @@ def main() -> None:
     rng.shuffle(items)
     texts = [it.text for it in items[: args.texts]]
     decider = Decider()
-    t = time.perf_counter()
-    for lang in ("zh", "en"):
-        decider.triage.model.predict(texts[:10], lang)
+    decider.triage.analyze_many(texts[:20])
     t = time.perf_counter()
     decider.triage.analyze_many(texts)
     triage_s = time.perf_counter() - t

@@ -1,20 +1,6 @@
-"""The label sets are the public contract (policy.md); everything else refers to these tuples."""
+"""The label sets are the public contract (policy.md); everything else refers to these."""
 
-from typing import Literal
-
-CATEGORIES: tuple[str, ...] = (
-    "product_quality",
-    "delivery",
-    "billing",
-    "refund_return",
-    "service_attitude",
-    "account_security",
-    "safety",
-    "facilities",
-    "other",
-)
-SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
-LANGUAGES: tuple[str, ...] = ("zh", "en")
+from typing import Literal, get_args
 
 Category = Literal[
     "product_quality",
@@ -29,6 +15,10 @@ Category = Literal[
 ]
 Severity = Literal["low", "medium", "high", "critical"]
 Lang = Literal["zh", "en"]
+
+CATEGORIES: tuple[str, ...] = get_args(Category)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+LANGUAGES: tuple[str, ...] = get_args(Lang)
 
 
 def severity_rank(label: str) -> int:
