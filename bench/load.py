@@ -62,6 +62,13 @@ def start_server(port: int, db: Path, workers: int) -> subprocess.Popen:
     raise SystemExit("server did not become ready")
 
 
+def succeeded(port: int, text: str) -> bool:
+    try:
+        return one_request(port, text) in (200, 201)
+    except OSError:
+        return False
+
+
 def one_request(port: int, text: str) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     body = json.dumps({"id": uuid.uuid4().hex, "text": text}, ensure_ascii=False).encode()
@@ -89,10 +96,7 @@ def fixed_rate(port: int, texts: list[str], rate: float, n: int) -> None:
         nonlocal errors
         scheduled = t0 + i / rate
         time.sleep(max(0.0, scheduled - time.perf_counter()))
-        try:
-            ok = one_request(port, texts[i % len(texts)]) in (200, 201)
-        except OSError:
-            ok = False
+        ok = succeeded(port, texts[i % len(texts)])
         with lock:
             if ok:
                 latencies.append(time.perf_counter() - scheduled)
@@ -114,10 +118,7 @@ def max_rate(port: int, texts: list[str], concurrency: int, n: int) -> None:
         nonlocal errors
         for i in counter:
             start = time.perf_counter()
-            try:
-                ok = one_request(port, texts[i % len(texts)]) in (200, 201)
-            except OSError:
-                ok = False
+            ok = succeeded(port, texts[i % len(texts)])
             with lock:
                 if ok:
                     latencies.append(time.perf_counter() - start)
