@@ -32,10 +32,14 @@ class _QuietHost(engine.Host):
         """No timer threads: nothing here is scheduled, and they caused spurious engine errors."""
 
 
+PLAIN_FLOAT_CAP = 1e15
+
+
 def _plain(value):
-    """durable_rules' JSON parser rejects some floats (5e-324 gave error 204): hand it rounded decimals."""
+    """durable_rules' JSON parser rejects floats written with an exponent (5e-324, 8e-06 gave error 204):
+    four decimals and a cap keep Python's repr positional; no threshold needs finer or larger numbers."""
     if isinstance(value, float):
-        return round(value, 6)
+        return max(min(round(value, 4), PLAIN_FLOAT_CAP), -PLAIN_FLOAT_CAP)
     return value
 
 

@@ -23,7 +23,7 @@ from pydantic.json_schema import models_json_schema
 
 from rules.schema import Complaint
 from service.errors import ApiError, from_validation, register_error_handlers
-from service.masking import mask_signals, mask_text
+from service.masking import mask_decision, mask_text
 from service.pipeline import Decider, Decision
 from service.settings import Settings
 from service.store import Filters, NotFound, Record, Store
@@ -173,9 +173,7 @@ def _filters(q: ListQuery | StatsQuery) -> Filters:
 
 def to_record(complaint: Complaint, decision: Decision) -> Record:
     """The stored and returned form: the decision with its evidence re-quoted from the masked text."""
-    masked = mask_text(complaint.text)
-    dumped = decision.model_dump(mode="json")
-    dumped["signals"] = mask_signals(dumped["signals"], complaint.text, masked)
+    dumped, masked = mask_decision(decision.model_dump(mode="json"), complaint.text)
     return Record(
         id=decision.id,
         received_at=complaint.received_at,

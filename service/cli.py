@@ -43,60 +43,151 @@ def main() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write triage.joblib and model_card.json (default: the shipped models/).")
 @click.option("--cv", "cv_folds", type=click.IntRange(0, 20), default=5, show_default=True,
-              help="Cross-validation folds for the model card (0 skips).")
+              help="Cross-validation folds for the model card (0 skips). With --with-feedback, on the "
+                   "authored corpus only: repeated corrections would sit in both train and test folds.")
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quiet: bool) -> None:
-    """Train the category and severity models from the corpus.
+@click.option("--with-feedback", "feedback_url", metavar="DATABASE_URL", default=None,
+              help="Also train on agents' corrections stored by the service at this SQLAlchemy URL "
+                   "(e.g. sqlite:///triage.db). Fails if it holds no category/severity corrections.")
+@click.option("--feedback-weight", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Repeat each correction N times (default 3): a few hundred agent corrections would "
+                   "otherwise be drowned by the ~5,800 authored items.")
+def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quiet: bool,
+          feedback_url: str | None, feedback_weight: int | None) -> None:
+    """Train the category and severity models from the corpus, and optionally agents' corrections.
 
-    Example: complaint-triage train --out /tmp/model --cv 0
+    Example: complaint-triage train --out /tmp/model --cv 0 --with-feedback sqlite:///triage.db
     """
-    from triage.train import train_and_save
+    from triage.train import cross_validate, train as run_train
 
+    if feedback_weight is not None and feedback_url is None:
+        raise click.UsageError("--feedback-weight needs --with-feedback DATABASE_URL")
     try:
         items = load_corpus(corpus_dir)
     except CorpusError as e:
         raise click.ClickException(str(e)) from e
     out_dir = out_dir or _default_model_dir()
-    card = train_and_save(items, out_dir, hp=Hyperparams(seed=seed), cv_folds=cv_folds, progress=not quiet)
+    hp = Hyperparams(seed=seed)
+    if feedback_url is None:
+        model, card = run_train(items, hp=hp, cv_folds=cv_folds, progress=not quiet)
+    else:
+        from tqdm import tqdm
+
+        from service.feedback import DEFAULT_WEIGHT
+
+        weight = feedback_weight or DEFAULT_WEIGHT
+        fb = _read_feedback(feedback_url)
+        summary = fb.summary
+        skipped = f"{summary.skipped} skipped: labels outside the contract" if summary.skipped else ""
+        if not fb.rows:
+            raise click.ClickException(
+                f"{summary.database} holds no agent corrections that set a category or severity"
+                f"{f' ({skipped})' if skipped else ''}; training would only reproduce the corpus model, so "
+                "nothing was written. Drop --with-feedback to train on the corpus alone.")
+        per_lang = ", ".join(f"{lg} {n}" for lg, n in summary.items.items())
+        click.echo(f"using {summary.total} agent corrections ({per_lang}; {summary.category_changed} changed "
+                   f"the category, {summary.severity_changed} the severity"
+                   f"{f'; {skipped}' if skipped else ''}), each repeated {weight}x")
+        model, card = run_train(items + fb.corpus_items(weight), hp=hp, cv_folds=0, progress=not quiet)
+        langs = {it.lang for it in items}
+        with tqdm(total=len(langs) * cv_folds, desc="cv", unit="fit", disable=quiet or cv_folds < 2) as bar:
+            scores = cross_validate(items, hp, cv_folds, bar) if cv_folds > 1 else {}
+        card["cross_validation"] = {"folds": cv_folds, "scores": scores, "data": "authored corpus only"}
+        card["feedback"] = {"database": summary.database, "items": summary.items, "weight": weight,
+                            "category_changed": summary.category_changed,
+                            "severity_changed": summary.severity_changed}
+    card = model.save(out_dir, card)
     click.echo(f"wrote {out_dir / card['artifact']} ({card['artifact_bytes'] / 1e6:.1f} MB), version {card['version']}")
     for lang, s in card["cross_validation"]["scores"].items():
         click.echo(f"  {lang}: {cv_folds}-fold CV category macro-F1 {s['category_macro_f1']:.3f}, severity macro-F1 "
                    f"{s['severity_macro_f1']:.3f}, critical recall {s['critical_recall']:.3f}")
 
 
+def _read_feedback(url: str):
+    from service.feedback import FeedbackError, read_feedback
+
+    try:
+        return read_feedback(url)
+    except FeedbackError as e:
+        raise click.ClickException(str(e)) from e
+
+
 @main.command()
-@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("data", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="JSON lines of {id, category, severity} joined to DATA by id.")
+@click.option("--feedback", "feedback_url", metavar="DATABASE_URL", default=None,
+              help="Evaluate on agents' corrections in the service's database instead of DATA. Scores on "
+                   "corrections a model was trained on (train --with-feedback) are optimistic.")
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--compare", "compare_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="OTHER_MODEL_DIR",
+              help="Also evaluate this model on the same rows; print before (--model-dir) and after (this) "
+                   "per language: category and severity macro-F1, critical recall, and the deltas.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.option("--record", default=None, metavar="NAME",
-              help="Also store the scores in the model card under evaluations.NAME.")
-def evaluate(data: Path, labels: Path | None, model_dir: Path | None, as_json: bool, record: str | None) -> None:
+              help="Also store the scores in the model card under evaluations.NAME (with --compare, each "
+                   "model's own scores in its own card).")
+def evaluate(data: Path | None, labels: Path | None, feedback_url: str | None, model_dir: Path | None,
+             compare_dir: Path | None, as_json: bool, record: str | None) -> None:
     """Per-class precision/recall/F1 and confusion matrices per language.
 
     Example: complaint-triage evaluate ../shared/realworld/texts.jsonl --labels ../shared/realworld/labels_dev.jsonl
+
+    Example: complaint-triage evaluate --feedback sqlite:///triage.db --compare /tmp/retrained
     """
     from triage.analyzer import Triage
-    from triage.evaluate import EvalInputError, evaluate as run_eval, format_report, read_eval_rows
+    from triage.evaluate import EvalInputError, EvalRow, evaluate as run_eval, format_report, read_eval_rows
 
+    if (data is None) == (feedback_url is None):
+        raise click.UsageError("give either DATA (a JSON lines file) or --feedback DATABASE_URL"
+                               + (", not both" if data is not None else ""))
+    if labels is not None and data is None:
+        raise click.UsageError("--labels joins labels to DATA; --feedback rows carry their own")
     model_dir = model_dir or _default_model_dir()
     try:
-        rows = read_eval_rows(data, labels)
-        triage_ = Triage(model_dir=model_dir)
+        if data is not None:
+            rows = read_eval_rows(data, labels)
+            source = data.name
+        else:
+            fb = _read_feedback(feedback_url)  # type: ignore[arg-type]
+            if not fb.rows:
+                raise click.ClickException(f"{fb.summary.database} holds no agent corrections that set a "
+                                           "category or severity: nothing to evaluate on")
+            rows = [EvalRow(id=r.complaint_id, text=r.text, category=r.category, severity=r.severity)
+                    for r in fb.rows]
+            source = f"feedback:{fb.summary.database}"
+        models = [(model_dir, Triage(model_dir=model_dir))]
+        if compare_dir is not None:
+            models.append((compare_dir, Triage(model_dir=compare_dir)))
     except (EvalInputError, ModelIntegrityError) as e:
         raise click.ClickException(str(e)) from e
-    report = run_eval(triage_, rows)
-    report["data"] = data.name
-    report["labels"] = labels.name if labels else None
-    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_report(report))
+    reports = []
+    for _, triage_ in models:
+        report = run_eval(triage_, rows)
+        report["data"] = source
+        report["labels"] = labels.name if labels else None
+        reports.append(report)
+    if compare_dir is None:
+        report = reports[0]
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_report(report))
+    else:
+        from service.feedback import compare_reports, format_comparison
+
+        deltas = compare_reports(*reports)
+        if as_json:
+            click.echo(json.dumps({"data": source, "labels": reports[0]["labels"], "before": reports[0],
+                                   "after": reports[1], "delta": deltas}, indent=2, ensure_ascii=False))
+        else:
+            click.echo(format_comparison(*reports, deltas, (str(model_dir), str(compare_dir))))
     if record:
-        card_path = model_dir / "model_card.json"
-        card = read_card(model_dir)
-        card.setdefault("evaluations", {})[record] = report
-        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        click.echo(f"recorded as evaluations.{record} in {card_path}", err=True)
+        for (directory, _), report in zip(models, reports):
+            card_path = directory / "model_card.json"
+            card = read_card(directory)
+            card.setdefault("evaluations", {})[record] = report
+            card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            click.echo(f"recorded as evaluations.{record} in {card_path}", err=True)
 
 
 def _numbered_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
@@ -165,13 +256,17 @@ def decide(text: str | None, model_dir: Path | None, policy_dir: Path | None, ex
         sys.exit(1)
 
 
-def _register_serve() -> None:
+def _register_commands() -> None:
+    """Commands with heavy imports live in their own modules; registering them here keeps --help fast."""
+    from batch.cli import batch
+    from batch.cli_report import report
     from service.cli_serve import serve
 
-    main.add_command(serve)
+    for command in (serve, batch, report):
+        main.add_command(command)
 
 
-_register_serve()
+_register_commands()
 
 
 @main.group()
@@ -206,3 +301,4 @@ def rules_test(cases: Path, policy_dir: Path | None, model_dir: Path | None) -> 
                f"(policy {decider.policy.version})")
     if failures:
         sys.exit(1)
+

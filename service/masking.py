@@ -71,3 +71,9 @@ def mask_signals(signals: dict[str, Any], raw: str, masked: str) -> dict[str, An
         out[key] = [{**item, "text": mask_text(item["text"])} if isinstance(item.get("text"), str) else item
                     for item in signals.get(key, [])]
     return out
+
+
+def mask_decision(decision: dict[str, Any], raw: str) -> tuple[dict[str, Any], str]:
+    """The form of a decision that may be stored or written out, and the masked text it quotes."""
+    masked = mask_text(raw)
+    return {**decision, "signals": mask_signals(decision["signals"], raw, masked)}, masked

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rules.decide import Escalation, FiredRule, PlanStep, PolicyDecider, PolicyOutcome, Refund
 from rules.facts import Facts
@@ -37,7 +38,9 @@ class Decision(BaseModel):
     needs_review: bool
     rules_fired: list[str]
     versions: Versions
-    explanation: list[FiredRule] | None = None
+    received_at: datetime | None = None
+    explanation: list[FiredRule] | None = Field(
+        default=None, exclude=True, description="asked for with explain=True; never serialized with the decision")
 
 
 def build_facts(c: Complaint, r: TriageResult) -> Facts:
@@ -116,5 +119,6 @@ class Decider:
             needs_review=out.needs_review,
             rules_fired=out.rules_fired,
             versions=Versions(model=self.triage.model_version, policy=self.policy.version),
+            received_at=c.received_at,
             explanation=out.explanation if explain else None,
         )

@@ -8,13 +8,14 @@ bucket, is one compiled construct below.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from sqlalchemy import (
-    JSON, Column, DateTime, Engine, ForeignKey, Integer, MetaData, String, Table, Text, create_engine, event, func,
-    select, text,
+    JSON, Column, DateTime, Engine, ForeignKey, Integer, MetaData, String, Table, Text, and_, create_engine,
+    event, func, or_, select, text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
@@ -111,6 +112,19 @@ class Filters:
     escalation_level: int | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LabelledFeedback:
+    """A complaint an agent labelled: the labels to learn from, and the decision's labels the agent saw."""
+
+    complaint_id: str
+    text: str
+    language: str
+    category: str
+    severity: str
+    decided_category: str
+    decided_severity: str
 
 
 class NotFound(LookupError):
@@ -232,6 +246,38 @@ class Store:
             return conn.execute(
                 select(self.complaints.c.decision).where(self.complaints.c.id == complaint_id)
             ).scalar_one_or_none()
+
+    def labelled_feedback(self, batch: int = 500) -> Iterator[LabelledFeedback]:
+        """Complaints with at least one feedback row that sets a category or severity, in id order.
+
+        Each label comes from the latest (created_at, then id) feedback row that sets it; a label no row sets
+        is the stored decision's, which the agent saw and let stand. Rows that only set a department or a note
+        are not labels: they say nothing about the text's category or severity. Complaints in no supported
+        language are left out, since no model could learn from them. Rows are fetched ``batch`` at a time.
+        """
+        c, f = self.complaints.c, self.feedback
+
+        def given(col: ColumnElement[Any]) -> ColumnElement[bool]:
+            return and_(col.is_not(None), col != "")
+
+        def latest(name: str) -> Any:
+            fa = f.alias()
+            return (select(fa.c[name]).where(fa.c.complaint_id == c.id, given(fa.c[name]))
+                    .order_by(fa.c.created_at.desc(), fa.c.id.desc()).limit(1)
+                    .scalar_subquery().label(f"fb_{name}"))
+
+        has_label = (select(f.c.id)
+                     .where(f.c.complaint_id == c.id, or_(given(f.c.category), given(f.c.severity))).exists())
+        stmt = (select(c.id, c.text, c.language, c.category, c.severity,
+                       latest("category"), latest("severity"))
+                .where(c.language.is_not(None), has_label).order_by(c.id))
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=batch).execute(stmt):
+                yield LabelledFeedback(
+                    complaint_id=row.id, text=row.text, language=row.language,
+                    category=row.fb_category or row.category, severity=row.fb_severity or row.severity,
+                    decided_category=row.category, decided_severity=row.severity,
+                )
 
     def _where(self, f: Filters) -> list[ColumnElement[bool]]:
         c = self.complaints.c

@@ -187,7 +187,7 @@ FACTS = st.builds(
     regulator_threat=st.booleans(), injury=st.booleans(), extreme_action=st.booleans(),
     refund_requested=st.booleans(),
     days_since_incident=st.none() | st.integers(0, 1000),
-    amount=st.none() | st.floats(0, 5000),
+    amount=st.none() | st.floats(0, 5000) | st.floats(0, 1e300),
     fault=st.sampled_from(["verified", "rejected", "unknown"]),
 )
 TRIGGERS = ["repeat_in_text", "collective_in_text", "media_threat", "media_exposure", "legal_threat",
@@ -197,6 +197,14 @@ TRIGGERS = ["repeat_in_text", "collective_in_text", "media_threat", "media_expos
 @pytest.fixture(scope="module")
 def policy_decider():
     return PolicyDecider()
+
+
+@pytest.mark.parametrize("confidence, amount", [(7.9e-06, None), (5e-324, 5e-324), (0.5, 1e20), (0.9, 1e300)])
+def test_numbers_python_writes_with_an_exponent_are_accepted(policy_decider, confidence, amount):
+    """durable_rules cannot parse 8e-06 or 1e+20 (error 204): the engine must never hand it such a number."""
+    facts = Facts(category="billing", category_confidence=confidence, severity="medium", amount=amount,
+                  language_supported=True)
+    assert policy_decider.decide(facts).department
 
 
 @settings(max_examples=150, deadline=None)

@@ -14,6 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from spacy.tokens import Doc
+
+from triage.features import from_doc, make_docs
 from triage.language import detect_language
 from triage.model import TriageModel, load_model
 from triage.signals import Signals, extract_signals
@@ -75,10 +78,13 @@ class Triage:
                 reasons.append(guess.reason)
 
         preds: dict[int, tuple[str, float, str, float]] = {}
+        docs: dict[int, Doc] = {}
         for lang in ("zh", "en"):
             idx = [i for i, lg in enumerate(langs) if lg == lang]
-            for i, p in zip(idx, self.model.predict([texts[i] for i in idx], lang)):
+            lang_docs = make_docs([texts[i] for i in idx], lang)
+            for i, doc, p in zip(idx, lang_docs, self.model.predict_tokenized([from_doc(d) for d in lang_docs], lang)):
                 preds[i] = p
+                docs[i] = doc
 
         results = []
         for i, text in enumerate(texts):
@@ -99,7 +105,7 @@ class Triage:
                     language=lang, language_reason=reasons[i],
                     category=Prediction(label=cat, confidence=round(cconf, 4)),
                     severity=Prediction(label=sev, confidence=round(sconf, 4)),
-                    signals=extract_signals(text, lang, received[i]),
+                    signals=extract_signals(text, lang, received[i], doc=docs[i]),
                 )
             )
         return results

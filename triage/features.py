@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
+from spacy.tokens import Doc
 
 from triage.lexicon import cue_lexicon, signal_lexicon
 from triage.nlp import get_nlp
@@ -29,11 +30,16 @@ class TokenizedText(NamedTuple):
 
 
 def tokenize(texts: list[str], lang: str) -> list[TokenizedText]:
-    nlp = get_nlp(lang)
-    out = []
-    for doc in nlp.tokenizer.pipe(texts, batch_size=256):
-        out.append(TokenizedText(doc.text, tuple(t.lower_ for t in doc if not t.is_space)))
-    return out
+    return [from_doc(doc) for doc in make_docs(texts, lang)]
+
+
+def make_docs(texts: list[str], lang: str) -> list[Doc]:
+    """One tokenization per text, shared by the classifier and the signal matcher."""
+    return list(get_nlp(lang).tokenizer.pipe(texts, batch_size=256))
+
+
+def from_doc(doc: Doc) -> TokenizedText:
+    return TokenizedText(doc.text, tuple(t.lower_ for t in doc if not t.is_space))
 
 
 def word_ngrams(doc: TokenizedText) -> list[str]:

@@ -74,10 +74,13 @@ class TriageModel:
 
     def predict(self, texts: list[str], lang: str) -> list[tuple[str, float, str, float]]:
         """(category, confidence, severity, confidence) per text, all in one language."""
-        if not texts:
+        return self.predict_tokenized(tokenize(texts, lang), lang)
+
+    def predict_tokenized(self, docs: list[TokenizedText], lang: str) -> list[tuple[str, float, str, float]]:
+        if not docs:
             return []
         lm = self.languages[lang]
-        cat_p, sev_p = lm.predict_proba(tokenize(texts, lang))
+        cat_p, sev_p = lm.predict_proba(docs)
         cat_labels, sev_labels = lm.category.classes_, lm.severity.classes_
         ci, si = cat_p.argmax(1), sev_p.argmax(1)
         return [

@@ -345,8 +345,9 @@ def extract_signals(text: str, lang: str, received: date | None = None, doc: Doc
     for h in hits:
         flags[h.signal] = True
 
-    amounts = [a for _, _, a in find_amounts(text)]
-    for start, end, a in find_amounts(text):
+    found = find_amounts(text)
+    amounts = [a for _, _, a in found]
+    for start, end, a in found:
         hits.append(SignalHit(signal="amount", text=a.text, start=start, end=end))
     dates = []
     for start, end, d in find_dates(text, ref):

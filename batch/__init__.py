@@ -1,0 +1,1 @@
+"""Batch triage of historical backlogs and the reports built from its output."""

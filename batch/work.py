@@ -1,0 +1,123 @@
+"""The unit of work a batch worker runs: validate a chunk of records, decide them, serialize the results.
+
+Workers (local processes or Dask workers) receive plain data and return plain strings, so the parent only
+reads and writes; the model and the policy are loaded once per worker process and kept in ``_DECIDERS``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from batch.formats import OutputFormat, format_decision
+from rules.schema import Complaint
+from service.pipeline import Decider, Decision
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to build its own decider; paths must be readable on the worker's machine."""
+
+    model_dir: str | None = None
+    policy_dir: str | None = None
+    out_format: OutputFormat = "jsonl"
+
+
+@dataclass(frozen=True)
+class Item:
+    row: int
+    line: int
+    fields: dict | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    seq: int
+    items: list[Item]
+
+
+@dataclass
+class ChunkResult:
+    seq: int
+    last_row: int
+    lines: list[str]
+    errors: list[dict]
+
+
+_DECIDERS: dict[WorkerSpec, Decider] = {}
+_LOCK = threading.Lock()
+
+
+def decider_for(spec: WorkerSpec) -> Decider:
+    with _LOCK:
+        decider = _DECIDERS.get(spec)
+        if decider is None:
+            decider = Decider(model_dir=Path(spec.model_dir) if spec.model_dir else None,
+                              policy_dir=Path(spec.policy_dir) if spec.policy_dir else None)
+            _DECIDERS[spec] = decider
+        return decider
+
+
+def warm_up(spec: WorkerSpec) -> None:
+    decider_for(spec)
+
+
+def validation_reason(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors()[:3]:
+        loc = ".".join(str(x) for x in err["loc"]) or "record"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def run_chunk(spec: WorkerSpec, chunk: Chunk) -> ChunkResult:
+    """Rows without an id get ``line-N`` (their line in the input), so every output row can be traced back."""
+    decider = decider_for(spec)
+    errors: list[dict] = []
+    good: list[tuple[Item, Complaint]] = []
+    for item in chunk.items:
+        if item.error is not None:
+            errors.append({"row": item.row, "line": item.line, "reason": item.error})
+            continue
+        fields = item.fields or {}
+        if type(fields.get("id")) is int:
+            fields = {**fields, "id": str(fields["id"])}
+        try:
+            complaint = Complaint.model_validate(fields)
+        except ValidationError as e:
+            errors.append({"row": item.row, "line": item.line, "id": _str_or_none(fields.get("id")),
+                           "reason": validation_reason(e)})
+            continue
+        if complaint.id is None:
+            complaint = complaint.model_copy(update={"id": f"line-{item.line}"})
+        good.append((item, complaint.with_defaults()))
+    lines = [format_decision(d, c.text, spec.out_format) for c, d in _decide(decider, good, errors)]
+    errors.sort(key=lambda e: e["row"])
+    last_row = chunk.items[-1].row if chunk.items else 0
+    return ChunkResult(chunk.seq, last_row, lines, errors)
+
+
+def _decide(decider: Decider, good: list[tuple[Item, Complaint]],
+            errors: list[dict]) -> list[tuple[Complaint, Decision]]:
+    """A failure inside the model or the rules costs the one record that caused it, not its whole chunk."""
+    complaints = [c for _, c in good]
+    try:
+        return list(zip(complaints, decider.decide_many(complaints)))
+    except Exception:  # noqa: BLE001 - retried one by one below, each failure reported with its row
+        pass
+    out = []
+    for item, c in good:
+        try:
+            out.append((c, decider.decide(c)))
+        except Exception as e:  # noqa: BLE001 - reported in the errors file, the run goes on
+            errors.append({"row": item.row, "line": item.line, "id": c.id,
+                           "reason": f"internal error: {type(e).__name__}: {e}"[:300]})
+    return out
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)[:200]

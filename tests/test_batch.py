@@ -1,0 +1,257 @@
+"""`complaint-triage batch`: every record ends up exactly once, in OUT or in the errors file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import Executor, Future
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batch.cli import batch
+from batch.work import ChunkResult
+
+TEXTS = [
+    "快递丢了，客服也不理人",
+    "My card was charged twice for the same order, $40. I want a refund.",
+    "热水器漏电，我孩子被电了一下，你们必须马上处理！",
+    "The delivery driver left my parcel in the rain and it was soaked.",
+    "你们的客服态度太差了，我要投诉到12315",
+    "I have called five times about this broken fridge and nobody came. I will go to the press.",
+]
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def invoke(*args: str, input: str | None = None):
+    result = CliRunner().invoke(batch, [*args, "--no-progress"], input=input, catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def good_rows():
+    return [{"id": f"c{i}", "text": TEXTS[i % len(TEXTS)]} for i in range(30)]
+
+
+def test_every_valid_row_once_in_input_order(tmp_path, good_rows):
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows)
+    out = tmp_path / "out.jsonl"
+    r = invoke(str(src), "-o", str(out), "--workers", "1", "--chunk-size", "7")
+    assert r.exit_code == 0, r.output
+    decisions = read_jsonl(out)
+    assert [d["id"] for d in decisions] == [g["id"] for g in good_rows]
+    assert {d["category"]["label"] for d in decisions} <= {
+        "product_quality", "delivery", "billing", "refund_return", "service_attitude", "account_security",
+        "safety", "facilities", "other"}
+    assert "explanation" not in decisions[0]
+    assert "30 rows read: 30 decided" in r.stderr
+
+
+BAD_JSONL = [
+    ("not json", "not valid JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    ('{"id": "x1"}', "text: Field required"),
+    ('{"text": "   "}', "text is blank"),
+    ('{"text": "ok text here", "prior_complaints": "many"}', "prior_complaints"),
+    ('{"text": "ok text here", "language": "fr"}', "language"),
+    ('{"text": "ok text here", "amount": -5}', "amount"),
+]
+
+
+@pytest.mark.parametrize("line, reason", BAD_JSONL)
+def test_a_bad_jsonl_record_goes_to_errors_with_its_line(tmp_path, line, reason):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": TEXTS[0]}, "", line, {"id": "b", "text": TEXTS[1]}])
+    out = tmp_path / "out.jsonl"
+    r = invoke(str(src), "-o", str(out), "--workers", "1")
+    assert r.exit_code == 0, r.output
+    assert [d["id"] for d in read_jsonl(out)] == ["a", "b"]
+    (err,) = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert err["line"] == 3 and err["row"] == 2
+    assert reason in err["reason"]
+
+
+def test_non_utf8_bytes_reject_only_their_record(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"text": "fine one"}\n{"text": "bad \xff\xfe bytes"}\n{"text": "fine two"}\n')
+    out = tmp_path / "out.jsonl"
+    invoke(str(src), "-o", str(out), "--workers", "1", "--errors", str(tmp_path / "rejects.jsonl"))
+    assert [d["id"] for d in read_jsonl(out)] == ["line-1", "line-3"]
+    assert read_jsonl(tmp_path / "rejects.jsonl") == [{"row": 2, "line": 2, "reason": "not UTF-8 text"}]
+
+
+def test_csv_columns_are_mapped_and_unknown_ones_named(tmp_path):
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["ticket", "body", "agent", "opened", "prior_complaints"])
+        w.writerow(["T1", TEXTS[1], "ann", "2025-03-03T10:00:00Z", "2"])
+        w.writerow(["T2", "a complaint\nthat spans\nthree lines about a late parcel", "bob", "2025-03-04", ""])
+        w.writerow(["T3", "too", "few"])
+        w.writerow(["T4", TEXTS[3], "cy", "2025-03-05", "0"])
+    out = tmp_path / "out.csv"
+    r = invoke(str(src), "-o", str(out), "--text-col", "body", "--id-col", "ticket", "--map", "opened=received_at",
+               "--workers", "1")
+    assert r.exit_code == 0, r.output
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["id"] for row in rows] == ["T1", "T2", "T4"]
+    assert rows[0]["received_at"].startswith("2025-03-03T10:00:00")
+    assert rows[0]["escalation_level"] == "2"  # prior_complaints 2: a repeat complaint is major
+    assert "ignored columns (not complaint fields): agent" in r.stderr
+    (err,) = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert err == {"row": 3, "line": 6, "reason": "has 3 fields, the header has 5"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--text-col", "body"], "mapped column(s) not in the header: body"),
+    (["--map", "x"], "expected SOURCE_COLUMN=FIELD"),
+    (["--map", "a=not_a_field"], "not complaint fields: not_a_field"),
+    (["--resume", "--overwrite"], "exclude each other"),
+    (["--resume"], "nothing to resume"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --engine dask"),
+])
+def test_bad_options_stop_before_any_work(tmp_path, args, message):
+    src = tmp_path / "in.csv"
+    src.write_text("text,id\nhello there,1\n", encoding="utf-8")
+    r = CliRunner().invoke(batch, [str(src), "-o", str(tmp_path / "o.jsonl"), "--workers", "1", *args])
+    assert r.exit_code != 0
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("name, message", [("missing.jsonl", "no such file"), ("in.txt", "cannot tell the format")])
+def test_unreadable_inputs_are_clear_errors(tmp_path, name, message):
+    (tmp_path / "in.txt").write_text("x", encoding="utf-8")
+    r = CliRunner().invoke(batch, [str(tmp_path / name), "-o", str(tmp_path / "o.jsonl"), "--workers", "1"])
+    assert r.exit_code == 1 and message in r.output
+
+
+def test_stdin_and_personal_data_masked(tmp_path):
+    text = "我的手机13812345678被盗刷了2000元，邮箱zhang.san@example.com也收到了诈骗邮件"
+    out = tmp_path / "out.jsonl"
+    r = invoke("-", "-o", str(out), "--workers", "1", input=json.dumps({"id": "p1", "text": text}) + "\n")
+    assert r.exit_code == 0, r.output
+    written = out.read_text(encoding="utf-8")
+    assert "13812345678" not in written and "zhang.san" not in written
+    assert read_jsonl(out)[0]["id"] == "p1"
+
+
+def test_two_workers_write_the_same_as_one(tmp_path, good_rows):
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows + ["oops"] + good_rows[:5])
+    outs = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}.jsonl"
+        assert invoke(str(src), "-o", str(out), "--workers", str(n), "--chunk-size", "4").exit_code == 0
+        outs.append([{k: v for k, v in d.items() if k != "received_at"} for d in read_jsonl(out)])
+    assert outs[0] == outs[1]
+    assert len(outs[0]) == 35
+
+
+def test_an_unfinished_run_is_not_overwritten_by_accident(tmp_path, good_rows):
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows)
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.progress.json").write_text("{}", encoding="utf-8")
+    r = CliRunner().invoke(batch, [str(src), "-o", str(out), "--workers", "1"])
+    assert r.exit_code == 1 and "unfinished run" in r.output
+    assert invoke(str(src), "-o", str(out), "--workers", "1", "--overwrite").exit_code == 0
+    assert invoke(str(src), "-o", str(out), "--workers", "1").exit_code == 0  # a finished one may be
+
+
+def test_resume_of_a_different_job_is_refused(tmp_path, good_rows):
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows)
+    out = tmp_path / "out.jsonl"
+    assert invoke(str(src), "-o", str(out), "--workers", "1").exit_code == 0
+    r = CliRunner().invoke(batch, [str(src), "-o", str(out), "--workers", "1", "--resume", "--id-col", "x"])
+    assert r.exit_code == 1 and "different job" in r.output
+
+
+class LazyExecutor(Executor):
+    """Runs a task only when its result is asked for, and counts how many are outstanding at once."""
+
+    def __init__(self):
+        self.outstanding = 0
+        self.peak = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        ex = self
+        ex.outstanding += 1
+        ex.peak = max(ex.peak, ex.outstanding)
+
+        class _F(Future):
+            def result(self, timeout=None):
+                ex.outstanding -= 1
+                return fn(*args, **kwargs)
+
+        return _F()
+
+
+def test_reading_waits_for_the_oldest_chunk(tmp_path, monkeypatch):
+    """Memory stays flat: however long the input, only a window of chunks is held."""
+    import batch.run as run_mod
+
+    lazy = LazyExecutor()
+
+    @contextmanager
+    def fake_engine(*_a, **_k):
+        yield lazy
+
+    def fake_chunk(spec, chunk):
+        return ChunkResult(chunk.seq, chunk.items[-1].row, [json.dumps({"id": it.fields["id"]}) + "\n"
+                                                            for it in chunk.items], [])
+
+    monkeypatch.setattr(run_mod, "engine", fake_engine)
+    monkeypatch.setattr(run_mod, "run_chunk", fake_chunk)
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "text": "x"} for i in range(20_000)])
+    out = tmp_path / "out.jsonl"
+    assert invoke(str(src), "-o", str(out), "--workers", "2", "--chunk-size", "10").exit_code == 0
+    assert lazy.peak <= 5
+    assert len(out.read_text().splitlines()) == 20_000
+
+
+def test_kill_9_then_resume_ends_complete_and_duplicate_free(tmp_path):
+    rows = [{"id": f"k{i}", "text": TEXTS[i % len(TEXTS)] + f" 订单{i}"} for i in range(3000)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    progress = tmp_path / "out.jsonl.progress.json"
+    cmd = [str(Path(sys.executable).with_name("complaint-triage")), "batch", str(src), "-o", str(out), "--workers", "1",
+           "--chunk-size", "20", "--no-progress"]
+    log = tmp_path / "first-run.log"
+    with log.open("wb") as log_f:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_f)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if progress.exists() and json.loads(progress.read_text()).get("rows_done", 0) >= 100:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"no progress: {log.read_text()[-2000:]}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = json.loads(progress.read_text())["rows_done"]
+    assert done_before < len(rows), "the run finished before it could be killed"
+    with out.open("a", encoding="utf-8") as f:
+        f.write('{"id": "half-writ')  # what a crash in the middle of a write leaves
+    r = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ids = [d["id"] for d in read_jsonl(out)]
+    assert ids == [row["id"] for row in rows]
+    assert f"resumed after row {done_before}" in r.stderr
