@@ -60,7 +60,7 @@ def dask_cluster(spec: WorkerSpec, workers: int, scheduler: str | None) -> Itera
             client = Client(scheduler, timeout="30s")
         else:
             cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")
             client = Client(cluster)
     except (OSError, TimeoutError) as e:
         if cluster is not None:

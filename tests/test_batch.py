@@ -255,3 +255,43 @@ def test_kill_9_then_resume_ends_complete_and_duplicate_free(tmp_path):
     ids = [d["id"] for d in read_jsonl(out)]
     assert ids == [row["id"] for row in rows]
     assert f"resumed after row {done_before}" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    yield cluster
+    cluster.close()
+
+
+def test_dask_engine_writes_what_local_processes_write(tmp_path, good_rows, dask_cluster):
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows + ['{"text": ""}'] + good_rows[:3])
+    local, remote = tmp_path / "local.jsonl", tmp_path / "dask.jsonl"
+    assert invoke(str(src), "-o", str(local), "--workers", "1").exit_code == 0
+    r = invoke(str(src), "-o", str(remote), "--engine", "dask", "--scheduler", dask_cluster.scheduler_address,
+               "--chunk-size", "5")
+    assert r.exit_code == 0, r.output
+
+    def strip(path):
+        return [{k: v for k, v in d.items() if k != "received_at"} for d in read_jsonl(path)]
+
+    assert strip(remote) == strip(local)
+    assert [e["line"] for e in read_jsonl(tmp_path / "dask.errors.jsonl")] == [31]
+
+
+def test_dask_engine_without_a_scheduler_starts_its_own_cluster(tmp_path, good_rows):
+    pytest.importorskip("distributed")
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows[:8])
+    out = tmp_path / "out.jsonl"
+    r = invoke(str(src), "-o", str(out), "--engine", "dask", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    assert [d["id"] for d in read_jsonl(out)] == [g["id"] for g in good_rows[:8]]
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, good_rows):
+    pytest.importorskip("distributed")
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows[:2])
+    r = CliRunner().invoke(batch, [str(src), "-o", str(tmp_path / "o.jsonl"), "--engine", "dask",
+                                   "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
+    assert r.exit_code == 1 and "cannot reach the Dask scheduler" in r.output
