@@ -77,3 +77,31 @@ def test_shipped_model_loads_and_is_small(shipped_triage):
 def test_unsupported_language_is_flagged_not_guessed(shipped_triage):
     r = shipped_triage.analyze("Coletul nu a ajuns niciodată și nimeni nu răspunde la telefon.")
     assert r.language is None and r.category.confidence == 0.0
+
+
+@pytest.mark.parametrize("which", ["shipped", "small"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_fast_prediction_path_equals_scikit_learns(which, lang, shipped_triage, small_model_dir, corpus):
+    """The array-maths path replaces scikit-learn only for speed; its probabilities must be the same."""
+    import numpy as np
+
+    from triage.features import tokenize
+
+    model = shipped_triage.model if which == "shipped" else load_model(small_model_dir)
+    texts = [it.text for it in corpus if it.lang == lang][::40]
+    texts += ["", "？！", "x" * 3000]
+    docs = tokenize(texts, lang)
+    lm = model.languages[lang]
+    for fast, ref in zip(lm.predict_proba(docs), lm.sklearn_predict_proba(docs)):
+        np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
+    single = lm.predict_proba(docs[:1])[0]
+    np.testing.assert_allclose(single, lm.sklearn_predict_proba(docs[:1])[0], rtol=0, atol=1e-12)
+
+
+def test_the_fast_path_is_never_saved(small_model_dir, tmp_path):
+    import pickle
+
+    model = load_model(small_model_dir)
+    model.predict(["包裹丢了"], "zh")
+    assert "_fast" in model.languages["zh"].__dict__
+    assert "_fast" not in pickle.loads(pickle.dumps(model.languages["zh"])).__dict__
