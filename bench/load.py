@@ -37,6 +37,12 @@ def corpus_texts(limit: int = 400) -> list[str]:
     return texts
 
 
+def realworld_texts() -> list[str]:
+    path = ROOT.parent / "shared" / "realworld" / "texts.jsonl"
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,14 +85,16 @@ def one_request(port: int, text: str) -> int:
     return resp.status
 
 
-def summarize(name: str, latencies: list[float], errors: int, elapsed: float) -> None:
+def summarize(name: str, latencies: list[float], errors: int, elapsed: float) -> dict:
     lat = sorted(latencies)
     q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
     print(f"{name}: {len(lat)} ok, {errors} errors in {elapsed:.1f} s -> {len(lat) / elapsed:.1f} req/s; "
           f"latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
+    return {"phase": name, "ok": len(lat), "errors": errors, "req_per_s": round(len(lat) / elapsed, 1),
+            "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1), "max_ms": round(lat[-1] * 1000, 1)}
 
 
-def fixed_rate(port: int, texts: list[str], rate: float, n: int) -> None:
+def fixed_rate(port: int, texts: list[str], rate: float, n: int) -> dict:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -105,10 +113,10 @@ def fixed_rate(port: int, texts: list[str], rate: float, n: int) -> None:
 
     with ThreadPoolExecutor(max_workers=64) as pool:
         list(pool.map(task, range(n)))
-    summarize(f"fixed rate {rate:g}/s", latencies, errors, time.perf_counter() - t0)
+    return summarize(f"fixed rate {rate:g}/s", latencies, errors, time.perf_counter() - t0)
 
 
-def max_rate(port: int, texts: list[str], concurrency: int, n: int) -> None:
+def max_rate(port: int, texts: list[str], concurrency: int, n: int) -> dict:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -131,7 +139,7 @@ def max_rate(port: int, texts: list[str], concurrency: int, n: int) -> None:
         t.start()
     for t in threads:
         t.join()
-    summarize(f"max rate, {concurrency} clients", latencies, errors, time.perf_counter() - t0)
+    return summarize(f"max rate, {concurrency} clients", latencies, errors, time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -141,19 +149,27 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=500, help="requests in the fixed-rate phase")
     ap.add_argument("--max-requests", type=int, default=1000, help="requests in the max-rate phase")
     ap.add_argument("--concurrency", type=int, default=8, help="clients in the max-rate phase")
+    ap.add_argument("--texts", choices=["corpus", "realworld"], default="corpus",
+                    help="short authored texts, or the real-world evaluation texts (longer; input only)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the results here as JSON")
     args = ap.parse_args()
 
-    texts = corpus_texts()
+    texts = corpus_texts() if args.texts == "corpus" else realworld_texts()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         proc = start_server(port, Path(tmp) / "bench.db", args.workers)
         try:
-            print(f"server: {args.workers} sync workers, SQLite (WAL) at a temp file, {len(texts)} corpus texts, "
-                  f"{os.cpu_count()} CPUs; client on the same host")
+            print(f"server: {args.workers} sync workers, SQLite (WAL) at a temp file, {len(texts)} {args.texts} "
+                  f"texts (mean {statistics.mean(map(len, texts)):.0f} chars), {os.cpu_count()} CPUs; client on "
+                  "the same host")
             for i in range(20):  # warm every worker
                 one_request(port, texts[i % len(texts)])
-            fixed_rate(port, texts, args.rate, args.requests)
-            max_rate(port, texts, args.concurrency, args.max_requests)
+            phases = [fixed_rate(port, texts, args.rate, args.requests),
+                      max_rate(port, texts, args.concurrency, args.max_requests)]
+            if args.out:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps({"workers": args.workers, "texts": args.texts, "phases": phases},
+                                               indent=2) + "\n", encoding="utf-8")
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)

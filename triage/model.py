@@ -8,6 +8,7 @@ sha256; loading refuses a file whose hash does not match, because joblib runs co
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -107,13 +108,11 @@ def _tfidf(vec: TfidfVectorizer, analyze, docs: list[TokenizedText]) -> sparse.c
     values: list[int] = []
     indptr = [0]
     for doc in docs:
-        counts: dict[int, int] = {}
-        for feature in analyze(doc):
+        for feature, n in Counter(analyze(doc)).items():
             j = vocab.get(feature)
             if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        indices.extend(counts)
-        values.extend(counts.values())
+                indices.append(j)
+                values.append(n)
         indptr.append(len(indices))
     X = sparse.csr_matrix((np.asarray(values, dtype=np.float64), np.asarray(indices, dtype=np.int32), indptr),
                           shape=(len(docs), len(vocab)))
