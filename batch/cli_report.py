@@ -63,7 +63,8 @@ def report(decisions: str, period: Period, out_dir: Path | None) -> None:
         raise click.ClickException(f"cannot write the report to {out_dir}: {e.strerror or e}") from e
 
     click.echo(f"wrote {files.markdown} and {len(files.charts)} charts in {out_dir}")
-    click.echo(f"  {result.rows} complaints in {len(result.periods)} {period}s, "
+    n_periods = len(result.periods)
+    click.echo(f"  {result.rows} complaints in {n_periods} {period}{'' if n_periods == 1 else 's'}, "
                f"{result.totals.needs_review} needing review, {result.at_level(2)} at escalation level ≥ 2, "
                f"{result.at_level(3)} crisis; {result.skipped} line{'' if result.skipped == 1 else 's'} skipped")
     if result.skipped:

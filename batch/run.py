@@ -141,6 +141,8 @@ def run(o: BatchOptions) -> Summary:
             o.columns.check_header(reader.columns)
         cp = _start(o)
         o.columns.ignored.update(cp.ignored_columns)
+        if cp.done:
+            return _summary(o, cp, cp.rows_done, 0.0)
         return _run(o, reader, cp, total)
     finally:
         if stream is not sys.stdin:
@@ -205,6 +207,10 @@ def _run(o: BatchOptions, reader: RecordReader, cp: Checkpoint, total: int | Non
         cp.done = True
         save()
     bar.close()
-    return Summary(read=cp.rows_done, decided=cp.decided, rejected=cp.rejected,
-                   seconds=time.perf_counter() - started, resumed_from=resumed_from, output=o.output,
-                   errors=o.errors_path, ignored_columns=sorted(o.columns.ignored))
+    return _summary(o, cp, resumed_from, time.perf_counter() - started)
+
+
+def _summary(o: BatchOptions, cp: Checkpoint, resumed_from: int, seconds: float) -> Summary:
+    return Summary(read=cp.rows_done, decided=cp.decided, rejected=cp.rejected, seconds=seconds,
+                   resumed_from=resumed_from, output=o.output, errors=o.errors_path,
+                   ignored_columns=sorted(o.columns.ignored))

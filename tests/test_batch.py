@@ -295,3 +295,14 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, good_rows):
     r = CliRunner().invoke(batch, [str(src), "-o", str(tmp_path / "o.jsonl"), "--engine", "dask",
                                    "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
     assert r.exit_code == 1 and "cannot reach the Dask scheduler" in r.output
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path, good_rows):
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows)
+    out = tmp_path / "out.jsonl"
+    assert invoke(str(src), "-o", str(out), "--workers", "1").exit_code == 0
+    before = out.read_bytes()
+    r = invoke(str(src), "-o", str(out), "--workers", "1", "--resume")
+    assert r.exit_code == 0
+    assert out.read_bytes() == before
+    assert "30 rows read (resumed after row 30): 30 decided" in r.stderr

@@ -158,14 +158,14 @@ class CalibratedLinear:
             b.extend(c.b_ for c in cc.calibrators)
             columns.extend(fold * n + col)
         self.folds = len(clf.calibrated_classifiers_)
-        self.W = sparse.csr_matrix(np.vstack(coefs).T)
+        self.W = np.ascontiguousarray(np.vstack(coefs).T)
         self.intercept = np.concatenate(intercepts)
         self.a, self.b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         self.columns = np.asarray(columns)
 
     def predict_proba(self, X: sparse.csr_matrix) -> np.ndarray:
         n = len(self.classes_)
-        scores = np.asarray((X @ self.W).todense()) + self.intercept
+        scores = np.asarray(X @ self.W) + self.intercept
         p = np.zeros((X.shape[0], self.folds * n))
         p[:, self.columns] = expit(-(self.a * scores + self.b))
         p = p.reshape(X.shape[0], self.folds, n)
