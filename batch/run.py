@@ -131,9 +131,7 @@ def _sync(f: IO[str]) -> None:
 
 
 def run(o: BatchOptions) -> Summary:
-    total = None
-    if o.progress and o.input != STDIN:
-        total = count_records(o.input) - (1 if o.input_format == "csv" else 0)
+    total = count_records(o.input, o.input_format, delimiter_for(o.input)) if o.progress else None
     stream = open_text(o.input)
     try:
         reader = RecordReader(stream, o.input_format, delimiter_for(o.input))

@@ -306,3 +306,16 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path, good_rows):
     assert r.exit_code == 0
     assert out.read_bytes() == before
     assert "30 rows read (resumed after row 30): 30 decided" in r.stderr
+
+
+@pytest.mark.parametrize("content, fmt, expected", [
+    ('{"text": "a"}\n{"text": "b"}\n', "jsonl", 2),
+    ('text,id\n"one\nrecord over\nthree lines",1\nsecond,2\n', "csv", 2),
+    ("text,id\n", "csv", 0),
+])
+def test_the_progress_total_counts_records_not_lines(tmp_path, content, fmt, expected):
+    from batch.source import count_records
+
+    path = tmp_path / f"in.{fmt}"
+    path.write_text(content, encoding="utf-8")
+    assert count_records(str(path), fmt) == expected
