@@ -105,3 +105,33 @@ def test_the_fast_path_is_never_saved(small_model_dir, tmp_path):
     model.predict(["包裹丢了"], "zh")
     assert "_fast" in model.languages["zh"].__dict__
     assert "_fast" not in pickle.loads(pickle.dumps(model.languages["zh"])).__dict__
+
+
+def _every_window_cue_counts(cues, docs):
+    """The specification: every window of 1..MAX_CUE_NGRAM tokens, joined, looked up in the cue index."""
+    import numpy as np
+
+    from triage.features import MAX_CUE_NGRAM
+
+    out = np.zeros((len(docs), len(cues.feature_names_)))
+    for r, doc in enumerate(docs):
+        toks = doc.tokens
+        for i in range(len(toks)):
+            for k in range(1, MAX_CUE_NGRAM + 1):
+                if i + k <= len(toks):
+                    for c in cues.index_.get(cues.joiner_.join(toks[i:i + k]), ()):
+                        out[r, c] += 1
+    return np.log1p(out)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_cue_counts_equal_every_window_lookup(lang, shipped_triage, corpus):
+    import numpy as np
+
+    from triage.features import tokenize
+
+    docs = tokenize([it.text for it in corpus if it.lang == lang][::25], lang)
+    cues = dict(shipped_triage.model.languages[lang].featurizer.transformer_list)["cues"]
+    got = cues.transform(docs).toarray()
+    assert got.any()
+    np.testing.assert_allclose(got, _every_window_cue_counts(cues, docs), rtol=0, atol=1e-12)

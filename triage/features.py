@@ -80,15 +80,20 @@ class LexiconCues(BaseEstimator, TransformerMixin):
     def transform(self, X):
         check_is_fitted(self, "index_")
         rows, cols, vals = [], [], []
+        prefixes = self._prefixes()
+        joiner = self.joiner_
         for r, doc in enumerate(X):
             counts: dict[int, int] = {}
             toks = doc.tokens
             n = len(toks)
             for i in range(n):
-                for k in range(1, MAX_CUE_NGRAM + 1):
-                    if i + k > n:
+                key = toks[i]
+                for k in range(1, min(MAX_CUE_NGRAM, n - i) + 1):
+                    if k > 1:
+                        key = key + joiner + toks[i + k - 1]
+                    # A window that begins no cue cannot grow into one: most tokens stop here.
+                    if key not in prefixes:
                         break
-                    key = toks[i] if k == 1 else self.joiner_.join(toks[i : i + k])
                     for c in self.index_.get(key, ()):
                         counts[c] = counts.get(c, 0) + 1
             for c, v in counts.items():
@@ -96,6 +101,17 @@ class LexiconCues(BaseEstimator, TransformerMixin):
                 cols.append(c)
                 vals.append(np.log1p(v))
         return sparse.csr_matrix((vals, (rows, cols)), shape=(len(X), len(self.feature_names_)))
+
+    def _prefixes(self) -> frozenset[str]:
+        """Every leading substring of every cue key; derived, so models saved before it existed still load."""
+        cached = self.__dict__.get("_prefixes_cache")
+        if cached is None:
+            cached = frozenset(key[:j] for key in self.index_ for j in range(1, len(key) + 1))
+            self.__dict__["_prefixes_cache"] = cached
+        return cached
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_prefixes_cache"}
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.feature_names_, dtype=object)
