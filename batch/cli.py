@@ -10,6 +10,13 @@ import click
 
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @click.command()
 @click.argument("source", metavar="IN")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -66,7 +73,7 @@ def batch(source: str, out: Path, errors: Path | None, in_format: str | None, ou
             input_format=input_format(source, in_format),  # type: ignore[arg-type]
             output_format=output_format(str(out), out_format),  # type: ignore[arg-type]
             columns=ColumnMap.build(text_col, id_col, mappings),
-            workers=workers or os.cpu_count() or 1, engine=engine_name,  # type: ignore[arg-type]
+            workers=workers or _usable_cores(), engine=engine_name,  # type: ignore[arg-type]
             scheduler=scheduler, chunk_size=chunk_size or (2000 if engine_name == "dask" else 256),
             resume=resume, overwrite=overwrite,
             progress=sys.stderr.isatty() if progress is None else progress,
