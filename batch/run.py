@@ -155,9 +155,9 @@ def _run(o: BatchOptions, reader: RecordReader, cp: Checkpoint, total: int | Non
     started = time.perf_counter()
     last_save = started
     pending: deque[Future] = deque()
-    bar = tqdm(total=total, initial=resumed_from, disable=not o.progress, unit="row", desc="triage",
-               dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
-    with open(o.output, "a", encoding="utf-8", newline="") as out, \
+    with tqdm(total=total, initial=resumed_from, disable=not o.progress, unit="row", desc="triage",
+              dynamic_ncols=True, file=sys.stderr, smoothing=0.1) as bar, \
+            open(o.output, "a", encoding="utf-8", newline="") as out, \
             open(o.errors_path, "a", encoding="utf-8") as err, \
             engine(o.engine, spec, o.workers, o.scheduler) as ex:
 
@@ -204,7 +204,6 @@ def _run(o: BatchOptions, reader: RecordReader, cp: Checkpoint, total: int | Non
             raise
         cp.done = True
         save()
-    bar.close()
     return _summary(o, cp, resumed_from, time.perf_counter() - started)
 
 
