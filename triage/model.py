@@ -90,32 +90,79 @@ class _FastUnion:
 
     def __init__(self, union: FeatureUnion):
         weights = union.transformer_weights or {}
-        self.parts = [(t, weights.get(name, 1.0),
-                       t.build_analyzer() if isinstance(t, TfidfVectorizer) else None)
+        self.parts = [(t, weights.get(name, 1.0), _term_counter(t) if isinstance(t, TfidfVectorizer) else None)
                       for name, t in union.transformer_list]
 
     def transform(self, docs: list[TokenizedText]) -> sparse.csr_matrix:
         blocks = []
-        for t, w, analyze in self.parts:
-            b = _tfidf(t, analyze, docs) if analyze is not None else t.transform(docs)
+        for t, w, count in self.parts:
+            b = _tfidf(t, count, docs) if count is not None else t.transform(docs)
             blocks.append(b * w if w != 1.0 else b)
         return sparse.hstack(blocks, format="csr")
 
 
-def _tfidf(vec: TfidfVectorizer, analyze, docs: list[TokenizedText]) -> sparse.csr_matrix:
-    vocab = vec.vocabulary_
-    indices: list[int] = []
-    values: list[int] = []
-    indptr = [0]
-    for doc in docs:
-        for feature, n in Counter(analyze(doc)).items():
-            j = vocab.get(feature)
+def _term_counter(vec: TfidfVectorizer):
+    return _WordCachedCharCounts(vec) if vec.analyzer == "char_wb" else _TermCounts(vec)
+
+
+class _TermCounts:
+    def __init__(self, vec: TfidfVectorizer):
+        self.analyze, self.vocab = vec.build_analyzer(), vec.vocabulary_
+
+    def __call__(self, doc: TokenizedText) -> tuple[list[int], list[int]]:
+        indices, values = [], []
+        for feature, n in Counter(self.analyze(doc)).items():
+            j = self.vocab.get(feature)
             if j is not None:
                 indices.append(j)
                 values.append(n)
-        indptr.append(len(indices))
-    X = sparse.csr_matrix((np.asarray(values, dtype=np.float64), np.asarray(indices, dtype=np.int32), indptr),
-                          shape=(len(docs), len(vocab)))
+        return indices, values
+
+
+class _WordCachedCharCounts:
+    """char_wb n-grams never cross a space, so a text's counts are the sum of its words' counts, and words
+    repeat (Zipf): each word's vocabulary ids are computed once, with scikit-learn's own n-gram function, and
+    kept. English complaints run to hundreds of words and this is where most of their features come from."""
+
+    MAX_WORDS = 200_000
+    # Chinese has no spaces: its "words" are whole clauses that seldom repeat, so long ones are not kept.
+    MAX_CACHED_LEN = 24
+
+    def __init__(self, vec: TfidfVectorizer):
+        self.preprocess, self.vocab = vec.build_preprocessor(), vec.vocabulary_
+        self.ngrams = vec._char_wb_ngrams
+        self.cache: dict[str, np.ndarray] = {}
+
+    def _ids(self, word: str) -> np.ndarray:
+        ids = self.cache.get(word)
+        if ids is None:
+            vocab = self.vocab
+            ids = np.fromiter((vocab[g] for g in self.ngrams(word) if g in vocab), dtype=np.int32)
+            if len(word) <= self.MAX_CACHED_LEN:
+                if len(self.cache) >= self.MAX_WORDS:
+                    self.cache.clear()
+                self.cache[word] = ids
+        return ids
+
+    def __call__(self, doc: TokenizedText) -> tuple[np.ndarray, np.ndarray]:
+        words = self.preprocess(doc).split()
+        if not words:
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+        ids = np.concatenate([self._ids(w) for w in words])
+        return np.unique(ids, return_counts=True)
+
+
+def _tfidf(vec: TfidfVectorizer, count, docs: list[TokenizedText]) -> sparse.csr_matrix:
+    index_parts, value_parts = [], []
+    indptr = [0]
+    for doc in docs:
+        indices, values = count(doc)
+        index_parts.append(np.asarray(indices, dtype=np.int32))
+        value_parts.append(np.asarray(values, dtype=np.float64))
+        indptr.append(indptr[-1] + len(indices))
+    X = sparse.csr_matrix((np.concatenate(value_parts) if docs else np.empty(0),
+                           np.concatenate(index_parts) if docs else np.empty(0, dtype=np.int32), indptr),
+                          shape=(len(docs), len(vec.vocabulary_)))
     X.sort_indices()
     if vec.sublinear_tf:
         np.log(X.data, X.data)
