@@ -48,7 +48,7 @@ class Checkpoint(BaseModel):
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> "Checkpoint":
+    def load(cls, path: Path) -> Checkpoint:
         try:
             return cls.model_validate_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:

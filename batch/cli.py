@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 
-
 def _usable_cores() -> int:
     """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
     if hasattr(os, "sched_getaffinity"):

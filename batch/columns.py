@@ -32,7 +32,7 @@ class ColumnMap:
 
     @classmethod
     def build(cls, text_col: str | None = None, id_col: str | None = None,
-              extra: tuple[str, ...] | list[str] = ()) -> "ColumnMap":
+              extra: tuple[str, ...] | list[str] = ()) -> ColumnMap:
         renames: dict[str, str] = {}
         if text_col:
             renames[text_col] = "text"

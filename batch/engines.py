@@ -7,9 +7,10 @@ handling are written once. Each loads the model and the policy once per worker b
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 from batch.work import WorkerSpec, warm_up
 

@@ -12,11 +12,12 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from tqdm import tqdm
 

@@ -12,9 +12,10 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Literal
+from typing import IO, Any, Literal
 
 InputFormat = Literal["csv", "jsonl"]
 STDIN = "-"

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from batch.formats import OutputFormat, format_decision
-from rules.schema import Complaint
+from rules.schema import Complaint, describe_errors
 from service.pipeline import Decider, Decision
 
 
@@ -66,14 +66,6 @@ def warm_up(spec: WorkerSpec) -> None:
     decider_for(spec)
 
 
-def validation_reason(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors()[:3]:
-        loc = ".".join(str(x) for x in err["loc"]) or "record"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def run_chunk(spec: WorkerSpec, chunk: Chunk) -> ChunkResult:
     """Rows without an id get ``line-N`` (their line in the input), so every output row can be traced back."""
     decider = decider_for(spec)
@@ -90,7 +82,7 @@ def run_chunk(spec: WorkerSpec, chunk: Chunk) -> ChunkResult:
             complaint = Complaint.model_validate(fields)
         except ValidationError as e:
             errors.append({"row": item.row, "line": item.line, "id": _str_or_none(fields.get("id")),
-                           "reason": validation_reason(e)})
+                           "reason": describe_errors(e, whole="record")})
             continue
         if complaint.id is None:
             complaint = complaint.model_copy(update={"id": f"line-{item.line}"})
@@ -106,9 +98,11 @@ def _decide(decider: Decider, good: list[tuple[Item, Complaint]],
     """A failure inside the model or the rules costs the one record that caused it, not its whole chunk."""
     complaints = [c for _, c in good]
     try:
-        return list(zip(complaints, decider.decide_many(complaints)))
+        decisions = decider.decide_many(complaints)
     except Exception:  # noqa: BLE001 - retried one by one below, each failure reported with its row
-        pass
+        decisions = None
+    if decisions is not None:
+        return list(zip(complaints, decisions))
     out = []
     for item, c in good:
         try:

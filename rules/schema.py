@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from triage.labels import Category, Lang, Severity
 
@@ -67,3 +67,12 @@ class SeverityOut(BaseModel):
     label: Severity = Field(description="final severity, after overrides and escalation floors")
     model_label: Severity
     confidence: float
+
+
+def describe_errors(e: ValidationError, whole: str = "input", most: int = 3) -> str:
+    """One line naming each bad field and why, for a CLI message or an errors file."""
+    parts = []
+    for err in e.errors()[:most]:
+        loc = ".".join(str(x) for x in err["loc"]) or whole
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

@@ -10,7 +10,7 @@ from typing import IO, Iterator
 import click
 from pydantic import ValidationError
 
-from rules.schema import Complaint
+from rules.schema import Complaint, describe_errors
 from triage.corpus import CORPUS_DIR, CorpusError, load_corpus
 from triage.model import Hyperparams, ModelIntegrityError, read_card
 
@@ -21,14 +21,6 @@ def _default_model_dir() -> Path:
     from triage.analyzer import default_model_dir
 
     return default_model_dir()
-
-
-def validation_message(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors()[:3]:
-        loc = ".".join(str(x) for x in err["loc"]) or "input"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 @click.group()
@@ -246,7 +238,7 @@ def decide(text: str | None, model_dir: Path | None, policy_dir: Path | None, ex
             pending.append((n, Complaint.model_validate_json(line)))
         except ValidationError as e:
             failed += 1
-            click.echo(f"line {n}: {validation_message(e)}", err=True)
+            click.echo(f"line {n}: {describe_errors(e)}", err=True)
             continue
         if len(pending) >= DECIDE_CHUNK:
             flush()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 REALWORLD = SHARED / "realworld"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +56,27 @@ def realworld_texts():
         pytest.skip("../shared/realworld is not present")
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f]
+
+
+def _pg_store():
+    from service.store import Store
+
+    store = Store(PG_URL, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
+    try:
+        store.ping()
+    except Exception as e:  # noqa: BLE001 - any connection failure means "no server here"
+        store.engine.dispose()
+        pytest.skip(f"no PostgreSQL at {PG_URL}: {type(e).__name__}")
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """An empty store on SQLite and on the local PostgreSQL server (skipped where none answers)."""
+    from service.store import Store
+
+    s = Store(f"sqlite:///{tmp_path / 'store.db'}") if request.param == "sqlite" else _pg_store()
+    s.create_schema()
+    yield s
+    s.drop_schema()
+    s.engine.dispose()

@@ -319,3 +319,24 @@ def test_the_progress_total_counts_records_not_lines(tmp_path, content, fmt, exp
     path = tmp_path / f"in.{fmt}"
     path.write_text(content, encoding="utf-8")
     assert count_records(str(path), fmt) == expected
+
+
+def test_a_failure_inside_the_pipeline_costs_only_its_row(tmp_path, good_rows, monkeypatch):
+    from service.pipeline import Decider
+
+    original = Decider.decide_many
+
+    def flaky(self, complaints, explain=False):
+        if any("BOOM" in c.text for c in complaints):
+            raise RuntimeError("simulated model failure")
+        return original(self, complaints, explain)
+
+    monkeypatch.setattr(Decider, "decide_many", flaky)
+    rows = good_rows[:5] + [{"id": "bad", "text": "BOOM goes the model"}] + good_rows[5:10]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    assert invoke(str(src), "-o", str(out), "--workers", "1").exit_code == 0
+    assert [d["id"] for d in read_jsonl(out)] == [r["id"] for r in rows if r["id"] != "bad"]
+    (err,) = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert err["id"] == "bad" and err["line"] == 6
+    assert err["reason"] == "internal error: RuntimeError: simulated model failure"

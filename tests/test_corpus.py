@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from triage.corpus.provenance import overlaps, shingles
+from triage.corpus.provenance import overlaps
 from triage.labels import CATEGORIES, LANGUAGES, SEVERITIES
 
 MIN_PER_LANGUAGE = 2500

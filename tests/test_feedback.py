@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,7 +13,6 @@ from service.cli import main
 from service.feedback import masked_url, read_feedback
 from service.store import Record, Store
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=timezone.utc)
 
 # Ten complaints about one made-up thing, so that whatever the slice model calls them, agents can relabel them
@@ -38,24 +36,6 @@ SEVERITY_ZH = [
 ]
 TARGETS = ("facilities", "safety", "account_security", "other", "billing", "delivery")
 
-
-def _pg_store() -> Store:
-    store = Store(PG_URL, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
-    try:
-        store.ping()
-    except Exception as e:  # noqa: BLE001 - any connection failure means "no server here"
-        store.engine.dispose()
-        pytest.skip(f"no PostgreSQL at {PG_URL}: {type(e).__name__}")
-    return store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.db'}") if request.param == "sqlite" else _pg_store()
-    s.create_schema()
-    yield s
-    s.drop_schema()
-    s.engine.dispose()
 
 
 def rec(id: str, language: str | None = "en", category: str = "billing", severity: str = "low") -> Record:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,26 +10,7 @@ from sqlalchemy import func, select
 
 from service.store import Filters, NotFound, Record, Store
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
-
-def _pg_store() -> Store:
-    store = Store(PG_URL, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
-    try:
-        store.ping()
-    except Exception as e:  # noqa: BLE001 - any connection failure means "no server here"
-        store.engine.dispose()
-        pytest.skip(f"no PostgreSQL at {PG_URL}: {type(e).__name__}")
-    return store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.db'}") if request.param == "sqlite" else _pg_store()
-    s.create_schema()
-    yield s
-    s.drop_schema()
-    s.engine.dispose()
 
 
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=timezone.utc)  # a Monday
