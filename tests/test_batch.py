@@ -340,3 +340,11 @@ def test_a_failure_inside_the_pipeline_costs_only_its_row(tmp_path, good_rows, m
     (err,) = read_jsonl(tmp_path / "out.errors.jsonl")
     assert err["id"] == "bad" and err["line"] == 6
     assert err["reason"] == "internal error: RuntimeError: simulated model failure"
+
+
+@pytest.mark.parametrize("flag, shown", [("--progress", True), ("--no-progress", False)])
+def test_the_progress_bar_shows_only_when_asked_or_on_a_terminal(tmp_path, good_rows, flag, shown):
+    src = write_jsonl(tmp_path / "in.jsonl", good_rows[:6])
+    r = CliRunner().invoke(batch, [str(src), "-o", str(tmp_path / "o.jsonl"), "--workers", "1", flag])
+    assert r.exit_code == 0
+    assert ("6/6" in r.stderr and "row/s" in r.stderr) is shown
