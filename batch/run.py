@@ -7,7 +7,6 @@ makes a resume point a single number.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -27,7 +26,6 @@ from batch.engines import EngineName, engine
 from batch.formats import OutputFormat, csv_header
 from batch.source import STDIN, InputFormat, RecordReader, count_records, delimiter_for, open_text
 from batch.work import Chunk, ChunkResult, Item, WorkerSpec, run_chunk
-from service.masking import mask_text
 
 CHECKPOINT_EVERY_S = 1.0
 
@@ -168,10 +166,7 @@ def _run(o: BatchOptions, reader: RecordReader, cp: Checkpoint, total: int | Non
             nonlocal last_save, consistent
             consistent = False
             out.writelines(result.lines)
-            for e in result.errors:
-                if e.get("id"):
-                    e["id"] = mask_text(e["id"])
-                err.write(json.dumps(e, ensure_ascii=False) + "\n")
+            err.writelines(e.to_json() for e in result.errors)
             cp.rows_done = result.last_row
             cp.decided += len(result.lines)
             cp.rejected += len(result.errors)

@@ -6,6 +6,7 @@ reads and writes; the model and the policy are loaded once per worker process an
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from batch.formats import OutputFormat, format_decision
 from rules.schema import Complaint, describe_errors
+from service.masking import mask_text
 from service.pipeline import Decider, Decision
 
 
@@ -40,12 +42,27 @@ class Chunk:
     items: list[Item]
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A record that is not in the output, and why; one line of the errors file."""
+
+    row: int
+    line: int
+    reason: str
+    id: str | None = None
+
+    def to_json(self) -> str:
+        body = {"row": self.row, "line": self.line, **({"id": self.id} if self.id is not None else {}),
+                "reason": self.reason}
+        return json.dumps(body, ensure_ascii=False) + "\n"
+
+
 @dataclass
 class ChunkResult:
     seq: int
     last_row: int
     lines: list[str]
-    errors: list[dict]
+    errors: list[Rejected]
 
 
 _DECIDERS: dict[WorkerSpec, Decider] = {}
@@ -69,11 +86,11 @@ def warm_up(spec: WorkerSpec) -> None:
 def run_chunk(spec: WorkerSpec, chunk: Chunk) -> ChunkResult:
     """Rows without an id get ``line-N`` (their line in the input), so every output row can be traced back."""
     decider = decider_for(spec)
-    errors: list[dict] = []
+    errors: list[Rejected] = []
     good: list[tuple[Item, Complaint]] = []
     for item in chunk.items:
         if item.error is not None:
-            errors.append({"row": item.row, "line": item.line, "reason": item.error})
+            errors.append(Rejected(item.row, item.line, item.error))
             continue
         fields = item.fields or {}
         if type(fields.get("id")) is int:
@@ -81,20 +98,19 @@ def run_chunk(spec: WorkerSpec, chunk: Chunk) -> ChunkResult:
         try:
             complaint = Complaint.model_validate(fields)
         except ValidationError as e:
-            errors.append({"row": item.row, "line": item.line, "id": _str_or_none(fields.get("id")),
-                           "reason": describe_errors(e, whole="record")})
+            errors.append(Rejected(item.row, item.line, describe_errors(e, whole="record"),
+                                   _masked_id(fields.get("id"))))
             continue
         if complaint.id is None:
             complaint = complaint.model_copy(update={"id": f"line-{item.line}"})
         good.append((item, complaint.with_defaults()))
     lines = [format_decision(d, c.text, spec.out_format) for c, d in _decide(decider, good, errors)]
-    errors.sort(key=lambda e: e["row"])
-    last_row = chunk.items[-1].row if chunk.items else 0
-    return ChunkResult(chunk.seq, last_row, lines, errors)
+    errors.sort(key=lambda e: e.row)
+    return ChunkResult(chunk.seq, chunk.items[-1].row, lines, errors)
 
 
 def _decide(decider: Decider, good: list[tuple[Item, Complaint]],
-            errors: list[dict]) -> list[tuple[Complaint, Decision]]:
+            errors: list[Rejected]) -> list[tuple[Complaint, Decision]]:
     """A failure inside the model or the rules costs the one record that caused it, not its whole chunk."""
     complaints = [c for _, c in good]
     try:
@@ -108,10 +124,11 @@ def _decide(decider: Decider, good: list[tuple[Item, Complaint]],
         try:
             out.append((c, decider.decide(c)))
         except Exception as e:  # noqa: BLE001 - reported in the errors file, the run goes on
-            errors.append({"row": item.row, "line": item.line, "id": c.id,
-                           "reason": f"internal error: {type(e).__name__}: {e}"[:300]})
+            errors.append(Rejected(item.row, item.line, f"internal error: {type(e).__name__}: {e}"[:300],
+                                   _masked_id(c.id)))
     return out
 
 
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)[:200]
+def _masked_id(value: object) -> str | None:
+    """Ids are sometimes phone numbers or e-mail addresses; the errors file is stored like the output."""
+    return None if value is None else mask_text(str(value)[:200])
