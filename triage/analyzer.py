@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
-
 from spacy.tokens import Doc
 
 from triage.features import from_doc, make_docs

@@ -111,7 +111,9 @@ class LexiconCues(BaseEstimator, TransformerMixin):
         return cached
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_prefixes_cache"}
+        state = super().__getstate__()
+        state.pop("_prefixes_cache", None)
+        return state
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.feature_names_, dtype=object)
