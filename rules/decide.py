@@ -10,9 +10,9 @@ policy's ordered table); notices, plan steps and exclusions accumulate.
 from __future__ import annotations
 
 import itertools
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from rules.engine import RulesEngine
 from rules.facts import Facts
@@ -40,16 +40,22 @@ class Refund(BaseModel):
 
 
 class PlanStep(BaseModel):
+    """Frozen, like FiredRule: decisions share these (see PolicyDecider._memo)."""
+
+    model_config = ConfigDict(frozen=True)
+
     action: str
     due_within_hours: float | None
     text: str
 
 
 class FiredRule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     name: str
     stage: str
     why: str
-    sets: list[str]
+    sets: tuple[str, ...]
 
 
 class PolicyOutcome(BaseModel):
@@ -66,9 +72,11 @@ class PolicyOutcome(BaseModel):
 
 
 class PolicyDecider:
-    def __init__(self, policy: Policy | None = None):
+    def __init__(self, policy: Policy | None = None, cache: bool = True):
         self.policy = policy or load_policy()
-        self.engine = RulesEngine(self.policy)
+        self.engine = RulesEngine(self.policy, cache=cache)
+        # Plan steps and explanation entries depend on a handful of values each; built once, shared (frozen).
+        self._memo: dict[tuple, Any] = {}
 
     @property
     def version(self) -> str:
@@ -145,13 +153,27 @@ class PolicyDecider:
                 verify_within_days=verify_days if eligibility == "pre_refund" else None,
                 approval_required=approval,
             ),
-            plan=self._plan(wanted, esc, lang),
+            plan=self._plan_for(frozenset(wanted), level, lang),
             needs_review=needs_review,
             rules_fired=[r.name for r, _ in used],
-            explanation=[FiredRule(name=r.name, stage=r.stage, why=r.why, sets=s) for r, s in used],
+            explanation=[self._fired_rule(r, s) for r, s in used],
         )
 
-    def _plan(self, wanted: set[str | None], esc: dict, lang: str) -> list[PlanStep]:
+    def _fired_rule(self, rule: Rule, sets: list[str]) -> FiredRule:
+        key = ("fired", rule.name, tuple(sets))
+        fired = self._memo.get(key)
+        if fired is None:
+            fired = self._memo[key] = FiredRule(name=rule.name, stage=rule.stage, why=rule.why, sets=tuple(sets))
+        return fired
+
+    def _plan_for(self, wanted: frozenset[str | None], level: int, lang: str) -> list[PlanStep]:
+        key = ("plan", wanted, level, lang)
+        steps = self._memo.get(key)
+        if steps is None:
+            steps = self._memo[key] = tuple(self._plan(wanted, self.policy.escalation_level(level), lang))
+        return list(steps)
+
+    def _plan(self, wanted: frozenset[str | None], esc: dict, lang: str) -> list[PlanStep]:
         th = self.policy.thresholds
         due = {
             "respond": esc["respond_within_hours"],

@@ -5,12 +5,20 @@ every call uses a fresh state id that is deleted afterwards (durable_rules allow
 retracted facts' states otherwise), and one process-wide lock serialises calls into the C engine, which is
 not safe to enter from several threads. Facts are asserted and retracted rather than posted so that every
 matching rule fires, not only the first.
+
+Which rules fire is a pure function of the facts the stage's conditions test, and of those only through the
+tests themselves (is the level ≥ 2, is the amount ≤ 200, which category). ``FiringKey`` reads those tests out
+of the rule files, so facts that no condition can tell apart share one key and one answer: the engine runs once
+per distinct case, not once per complaint (a backlog has millions of complaints and a few thousand cases).
 """
 
 from __future__ import annotations
 
 import itertools
+import operator
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from durable import engine
 
@@ -43,8 +51,69 @@ def _plain(value):
     return value
 
 
+_ORDERING = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge}
+_CACHE_LIMIT = 100_000
+
+
+class FiringKey:
+    """The part of a fact set that a stage's conditions can see.
+
+    A fact tested only for presence (``$ex``/``$nex``) contributes whether it is present; one compared by order
+    (``$lt``...) too, and the outcome of each comparison; any other fact (equality, ``$neq``, a non-numeric value)
+    contributes its exact value; facts no condition names contribute nothing. A condition of a shape not
+    understood here makes the stage uncacheable (``usable`` is False) rather than risk a wrong answer.
+    """
+
+    def __init__(self, rules: list[Rule]):
+        self.usable = True
+        self._ordered: dict[str, list[tuple[Callable[[Any, Any], bool], float]]] = {}
+        self._exact: set[str] = set()
+        for rule in rules:
+            for part in rule.condition.get("all", []):
+                self._walk(part.get("m") if isinstance(part, dict) else None)
+        self._names = sorted(self._exact | set(self._ordered))
+
+    def _walk(self, node: Any) -> None:
+        if not isinstance(node, dict):
+            self.usable = False
+            return
+        for key, value in node.items():
+            if key in ("$and", "$or") and isinstance(value, list):
+                for sub in value:
+                    self._walk(sub)
+            elif key in _ORDERING and isinstance(value, dict):
+                for fact, bound in value.items():
+                    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+                        self.usable = False
+                    self._ordered.setdefault(fact, []).append((_ORDERING[key], bound))
+            elif key in ("$ex", "$nex") and isinstance(value, dict):
+                for fact in value:
+                    self._ordered.setdefault(fact, [])
+            elif key == "$neq" and isinstance(value, dict):
+                self._exact.update(value)
+            elif not key.startswith("$"):
+                self._exact.add(key)
+            else:
+                self.usable = False
+
+    def __call__(self, fact: dict) -> tuple:
+        key = []
+        for name in self._names:
+            value = fact.get(name)
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if name in self._exact:
+                key.append((name, type(value).__name__, value))
+            elif value is None or not self._ordered[name]:
+                key.append((name, value is None))
+            elif not numeric:
+                key.append((name, type(value).__name__, value))
+            else:
+                key.append((name, tuple(op(value, bound) for op, bound in self._ordered[name])))
+        return tuple(key)
+
+
 class RulesEngine:
-    def __init__(self, policy: Policy):
+    def __init__(self, policy: Policy, cache: bool = True):
         self.policy = policy
         self._fired: dict[str, list[str]] = {}
         suffix = next(_host_ids)
@@ -57,6 +126,11 @@ class RulesEngine:
         self._host = _QuietHost(actions)
         self._host.set_rulesets(definitions)
         self._empty = {stage for stage in STAGES if self._ruleset_names[stage] not in definitions}
+        self._order = {name: i for i, name in enumerate(policy.rules)}
+        keys = {stage: FiringKey([r for r in policy.rules.values() if r.stage == stage]) for stage in STAGES}
+        self._keys = {stage: k for stage, k in keys.items() if cache and k.usable}
+        self._cache: dict[tuple, tuple[Rule, ...]] = {}
+        self.cache_hits = 0
 
     def _recorder(self, name: str):
         def record(c):
@@ -68,9 +142,24 @@ class RulesEngine:
         """The rules of ``stage`` that match ``facts``, in rule-file order; none matching is a normal answer."""
         if stage in self._empty:
             return []
-        ruleset = self._ruleset_names[stage]
         fact = {k: _plain(v) for k, v in facts.items() if v is not None}
-        fact.update(sid=rid, id=rid, rid=rid)
+        keyer = self._keys.get(stage)
+        if keyer is None:
+            return list(self._fire(stage, fact, rid))
+        key = (stage, keyer(fact))
+        fired = self._cache.get(key)
+        if fired is None:
+            fired = self._fire(stage, fact, rid)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = fired
+        else:
+            self.cache_hits += 1
+        return list(fired)
+
+    def _fire(self, stage: str, fact: dict, rid: str) -> tuple[Rule, ...]:
+        ruleset = self._ruleset_names[stage]
+        fact = {**fact, "sid": rid, "id": rid, "rid": rid}
         with _ENGINE_LOCK:
             self._fired[rid] = []
             try:
@@ -88,5 +177,4 @@ class RulesEngine:
                 except Exception:  # noqa: BLE001 - a state that was never created is fine
                     pass
                 names = self._fired.pop(rid)
-        order = {name: i for i, name in enumerate(self.policy.rules)}
-        return [self.policy.rules[n] for n in sorted(set(names), key=order.__getitem__)]
+        return tuple(self.policy.rules[n] for n in sorted(set(names), key=self._order.__getitem__))

@@ -216,6 +216,61 @@ def test_every_decision_has_a_department_and_a_level(policy_decider, facts):
     assert out.refund.eligibility
 
 
+@pytest.fixture(scope="module")
+def uncached_decider():
+    return PolicyDecider(cache=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=FACTS, lang=st.sampled_from(["zh", "en"]))
+def test_the_firing_cache_never_changes_a_decision(policy_decider, uncached_decider, facts, lang):
+    """Cached answers are shared by facts the conditions cannot tell apart; the engine must agree on each."""
+    assert policy_decider.decide(facts, lang) == uncached_decider.decide(facts, lang)
+
+
+@pytest.mark.parametrize("facts, same", [
+    (({"category_confidence": 0.30}, {"category_confidence": 0.44}), True),
+    (({"category_confidence": 0.44}, {"category_confidence": 0.45}), False),
+    (({"amount": 10.0}, {"amount": 200.0}), True),
+    (({"amount": 200.0}, {"amount": 200.01}), False),
+    (({"amount": 10.0}, {"amount": None}), False),
+    (({"days_since_incident": 151}, {"days_since_incident": 700}), True),
+    (({"category": "billing"}, {"category": "delivery"}), False),
+    (({"subject_employee": "E1"}, {"subject_employee": "E2"}), True),
+])
+def test_firing_key_separates_exactly_what_the_conditions_test(policy_decider, facts, same):
+    from rules.engine import FiringKey
+
+    rules = [r for r in policy_decider.policy.rules.values() if r.stage == "decision"]
+    key = FiringKey(rules)
+    assert key.usable
+    base = {"category": "billing", "level": 1, "final_severity": "medium", "fault": "unknown"}
+    a, b = ({**base, **f} for f in facts)
+    assert (key(a) == key(b)) is same
+
+
+@pytest.mark.parametrize("condition", [
+    {"$lt": {"amount": "many"}},
+    {"$matches": {"category": "bil.*"}},
+    {"$or": {"category": "billing"}},
+])
+def test_a_condition_it_cannot_read_makes_the_stage_uncached(condition):
+    from rules.engine import FiringKey
+    from rules.policy import Rule
+
+    rule = Rule(name="r", stage="decision", why="", pri=0, actions=(), condition={"all": [{"m": condition}]},
+                file="x.json")
+    assert FiringKey([rule]).usable is False
+
+
+def test_repeated_cases_are_answered_from_the_cache():
+    decider = PolicyDecider()
+    facts = Facts(category="billing", category_confidence=0.8, severity="medium", language_supported=True)
+    for _ in range(5):
+        decider.decide(facts)
+    assert decider.engine.cache_hits == 4 * 3
+
+
 @settings(max_examples=150, deadline=None)
 @given(facts=FACTS, trigger=st.sampled_from(TRIGGERS))
 def test_adding_a_trigger_never_lowers_the_level(policy_decider, facts, trigger):
