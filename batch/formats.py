@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from service.masking import mask_decision
+from service.masking import mask_decision, mask_text
 from service.pipeline import Decision
 
 OutputFormat = Literal["jsonl", "csv"]
@@ -34,6 +34,9 @@ def output_format(path: str, given: OutputFormat | None) -> OutputFormat:
 
 
 def format_decision(decision: Decision, raw_text: str, fmt: OutputFormat) -> str:
+    if fmt == "jsonl" and mask_text(raw_text) == raw_text:
+        # Nothing to mask (most complaints): pydantic's own serializer, several times faster than a dict round trip.
+        return decision.model_dump_json() + "\n"
     d, _ = mask_decision(decision.model_dump(mode="json"), raw_text)
     if fmt == "jsonl":
         return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
