@@ -158,9 +158,10 @@ _EN_NUMBER_WORDS = {
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365, "天": 1, "日": 1, "周": 7, "星期": 7, "个星期": 7,
               "礼拜": 7, "个礼拜": 7, "月": 30, "个月": 30, "年": 365}
 
-# Every alternative starts with a digit, an X, one of these Chinese characters, or a Latin word (after \b):
+# Every alternative starts with a digit, an X, one of these Chinese characters, or a Latin word (after \b) whose
+# first letter begins a month, "last"/"in"/"this", a number word or "yesterday":
 # testing that first keeps the many alternatives from being tried at every position (2.5x faster on long text).
-_DATE_START = r"(?:(?=[0-9Xx上前昨去半大一二两三四五六七八九十几])|(?<![A-Za-z])(?=[A-Za-z]))"
+_DATE_START = r"(?:(?=[0-9Xx上前昨去半大一二两三四五六七八九十几])|(?<![A-Za-z])(?=[adefijlmnostxyADEFIJLMNOSTXY]))"
 _DATE_RE = re.compile(
     _DATE_START + "(?:"
     rf"(?P<iso>(?P<y>(?:19|20)\d\d)\s?[-/.年]\s?(?P<mo>\d{{1,2}})\s?[-/.月]\s?(?P<d>\d{{1,2}})\s?[日号]?)"
