@@ -348,3 +348,17 @@ def test_the_progress_bar_shows_only_when_asked_or_on_a_terminal(tmp_path, good_
     r = CliRunner().invoke(batch, [str(src), "-o", str(tmp_path / "o.jsonl"), "--workers", "1", flag])
     assert r.exit_code == 0
     assert ("6/6" in r.stderr and "row/s" in r.stderr) is shown
+
+
+def test_a_batch_output_is_what_the_report_reads(tmp_path, good_rows):
+    from batch.cli_report import report
+
+    rows = [{**r, "opened": f"2025-0{1 + i % 3}-1{i % 9}T08:00:00Z"} for i, r in enumerate(good_rows[:12])]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "decisions.jsonl"
+    assert invoke(str(src), "-o", str(out), "--workers", "1", "--map", "opened=received_at").exit_code == 0
+    r = CliRunner().invoke(report, [str(out), "--period", "month"])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "decisions-report" / "report.md").read_text(encoding="utf-8")
+    assert "12 complaints in 3 months" in r.output
+    assert "| 2025-01 |" in md and "| 2025-03 |" in md
