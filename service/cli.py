@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from rules.schema import Complaint, describe_errors
 from triage.corpus import CORPUS_DIR, CorpusError, load_corpus
-from triage.model import Hyperparams, ModelIntegrityError, read_card
 
 DECIDE_CHUNK = 256
 
@@ -60,6 +59,8 @@ def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quie
     except CorpusError as e:
         raise click.ClickException(str(e)) from e
     out_dir = out_dir or _default_model_dir()
+    from triage.model import Hyperparams
+
     hp = Hyperparams(seed=seed)
     if feedback_url is None:
         model, card = run_train(items, hp=hp, cv_folds=cv_folds, progress=not quiet)
@@ -131,6 +132,7 @@ def evaluate(data: Path | None, labels: Path | None, feedback_url: str | None, m
     """
     from triage.analyzer import Triage
     from triage.evaluate import EvalInputError, EvalRow, evaluate as run_eval, format_report, read_eval_rows
+    from triage.model import ModelIntegrityError, read_card
 
     if (data is None) == (feedback_url is None):
         raise click.UsageError("give either DATA (a JSON lines file) or --feedback DATABASE_URL"
@@ -191,6 +193,7 @@ def _numbered_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
 def _load_decider(model_dir: Path | None, policy_dir: Path | None):
     from rules.policy import PolicyError
     from service.pipeline import Decider
+    from triage.model import ModelIntegrityError
 
     try:
         return Decider(model_dir=model_dir, policy_dir=policy_dir)
