@@ -34,10 +34,11 @@ def output_format(path: str, given: OutputFormat | None) -> OutputFormat:
 
 
 def format_decision(decision: Decision, raw_text: str, fmt: OutputFormat) -> str:
-    if fmt == "jsonl" and mask_text(raw_text) == raw_text:
+    masked = mask_text(raw_text)
+    if fmt == "jsonl" and masked == raw_text:
         # Nothing to mask (most complaints): pydantic's own serializer, several times faster than a dict round trip.
         return decision.model_dump_json() + "\n"
-    d, _ = mask_decision(decision.model_dump(mode="json"), raw_text)
+    d, _ = mask_decision(decision.model_dump(mode="json"), raw_text, masked)
     if fmt == "jsonl":
         return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
     return csv_line(flatten(d))

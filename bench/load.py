@@ -94,44 +94,46 @@ def summarize(name: str, latencies: list[float], errors: int, elapsed: float) ->
             "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1), "max_ms": round(lat[-1] * 1000, 1)}
 
 
+class Tally:
+    """Latencies of the successful requests and a count of the failed ones, shared by client threads."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self._lock = threading.Lock()
+
+    def add(self, ok: bool, seconds: float) -> None:
+        with self._lock:
+            if ok:
+                self.latencies.append(seconds)
+            else:
+                self.errors += 1
+
+
 def fixed_rate(port: int, texts: list[str], rate: float, n: int) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
+    tally = Tally()
     t0 = time.perf_counter() + 0.1
 
     def task(i: int) -> None:
-        nonlocal errors
         scheduled = t0 + i / rate
         time.sleep(max(0.0, scheduled - time.perf_counter()))
         ok = succeeded(port, texts[i % len(texts)])
-        with lock:
-            if ok:
-                latencies.append(time.perf_counter() - scheduled)
-            else:
-                errors += 1
+        tally.add(ok, time.perf_counter() - scheduled)
 
     with ThreadPoolExecutor(max_workers=64) as pool:
         list(pool.map(task, range(n)))
-    return summarize(f"fixed rate {rate:g}/s", latencies, errors, time.perf_counter() - t0)
+    return summarize(f"fixed rate {rate:g}/s", tally.latencies, tally.errors, time.perf_counter() - t0)
 
 
 def max_rate(port: int, texts: list[str], concurrency: int, n: int) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
+    tally = Tally()
     counter = iter(range(n))
 
     def client() -> None:
-        nonlocal errors
         for i in counter:
             start = time.perf_counter()
             ok = succeeded(port, texts[i % len(texts)])
-            with lock:
-                if ok:
-                    latencies.append(time.perf_counter() - start)
-                else:
-                    errors += 1
+            tally.add(ok, time.perf_counter() - start)
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
@@ -139,7 +141,7 @@ def max_rate(port: int, texts: list[str], concurrency: int, n: int) -> dict:
         t.start()
     for t in threads:
         t.join()
-    return summarize(f"max rate, {concurrency} clients", latencies, errors, time.perf_counter() - t0)
+    return summarize(f"max rate, {concurrency} clients", tally.latencies, tally.errors, time.perf_counter() - t0)
 
 
 def main() -> None:

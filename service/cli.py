@@ -50,7 +50,8 @@ def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quie
 
     Example: complaint-triage train --out /tmp/model --cv 0 --with-feedback sqlite:///triage.db
     """
-    from triage.train import cross_validate, train as run_train
+    from triage.model import Hyperparams
+    from triage.train import train as run_train
 
     if feedback_weight is not None and feedback_url is None:
         raise click.UsageError("--feedback-weight needs --with-feedback DATABASE_URL")
@@ -59,14 +60,10 @@ def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quie
     except CorpusError as e:
         raise click.ClickException(str(e)) from e
     out_dir = out_dir or _default_model_dir()
-    from triage.model import Hyperparams
-
     hp = Hyperparams(seed=seed)
     if feedback_url is None:
         model, card = run_train(items, hp=hp, cv_folds=cv_folds, progress=not quiet)
     else:
-        from tqdm import tqdm
-
         from service.feedback import DEFAULT_WEIGHT
 
         weight = feedback_weight or DEFAULT_WEIGHT
@@ -82,11 +79,9 @@ def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quie
         click.echo(f"using {summary.total} agent corrections ({per_lang}; {summary.category_changed} changed "
                    f"the category, {summary.severity_changed} the severity"
                    f"{f'; {skipped}' if skipped else ''}), each repeated {weight}x")
-        model, card = run_train(items + fb.corpus_items(weight), hp=hp, cv_folds=0, progress=not quiet)
-        langs = {it.lang for it in items}
-        with tqdm(total=len(langs) * cv_folds, desc="cv", unit="fit", disable=quiet or cv_folds < 2) as bar:
-            scores = cross_validate(items, hp, cv_folds, bar) if cv_folds > 1 else {}
-        card["cross_validation"] = {"folds": cv_folds, "scores": scores, "data": "authored corpus only"}
+        model, card = run_train(items + fb.corpus_items(weight), hp=hp, cv_folds=cv_folds, progress=not quiet,
+                                cv_items=items)
+        card["cross_validation"]["data"] = "authored corpus only"
         card["feedback"] = {"database": summary.database, "items": summary.items, "weight": weight,
                             "category_changed": summary.category_changed,
                             "severity_changed": summary.severity_changed}

@@ -106,6 +106,7 @@ def read_feedback(url: str) -> Feedback:
     """All labelled corrections in the store at ``url``; rows with labels outside the contract (which the API
     never writes) are counted as skipped rather than failing the run."""
     store = open_store(url)
+    shown = masked_url(url)
     rows: list[LabelledFeedback] = []
     items = {lang: 0 for lang in LANGUAGES}
     cat_changed = sev_changed = skipped = 0
@@ -119,11 +120,11 @@ def read_feedback(url: str) -> Feedback:
             cat_changed += r.category != r.decided_category
             sev_changed += r.severity != r.decided_severity
     except SQLAlchemyError as e:
-        raise FeedbackError(f"reading feedback from {masked_url(url)} failed: {type(e).__name__}: "
+        raise FeedbackError(f"reading feedback from {shown} failed: {type(e).__name__}: "
                             f"{_first_line(e)}") from None
     finally:
         store.engine.dispose()
-    return Feedback(rows, FeedbackSummary(database=masked_url(url), items=items, category_changed=cat_changed,
+    return Feedback(rows, FeedbackSummary(database=shown, items=items, category_changed=cat_changed,
                                           severity_changed=sev_changed, skipped=skipped))
 
 

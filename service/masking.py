@@ -81,7 +81,8 @@ def mask_signals(signals: dict[str, Any], raw: str, masked: str) -> dict[str, An
     return out
 
 
-def mask_decision(decision: dict[str, Any], raw: str) -> tuple[dict[str, Any], str]:
-    """The form of a decision that may be stored or written out, and the masked text it quotes."""
-    masked = mask_text(raw)
+def mask_decision(decision: dict[str, Any], raw: str, masked: str | None = None) -> tuple[dict[str, Any], str]:
+    """The form of a decision that may be stored or written out, and the masked text it quotes (pass
+    ``masked`` when the caller has already masked ``raw``)."""
+    masked = mask_text(raw) if masked is None else masked
     return {**decision, "signals": mask_signals(decision["signals"], raw, masked)}, masked

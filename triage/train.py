@@ -61,13 +61,18 @@ def train(
     hp: Hyperparams | None = None,
     cv_folds: int = 5,
     progress: bool = True,
+    cv_items: list[CorpusItem] | None = None,
 ) -> tuple[TriageModel, dict]:
+    """``cv_items`` (default: ``items``) are what cross-validation scores; training with feedback passes the
+    authored corpus alone, since repeated corrections would sit in both train and test folds."""
     hp = hp or Hyperparams()
     digest = corpus_hash(items)
     langs = [lg for lg in LANGUAGES if any(it.lang == lg for it in items)]
-    steps = len(langs) * ((cv_folds if cv_folds > 1 else 0) + 1)
+    cv_items = items if cv_items is None else cv_items
+    cv_langs = {it.lang for it in cv_items}
+    steps = len(langs) + (len(cv_langs) * cv_folds if cv_folds > 1 else 0)
     with tqdm(total=steps, desc="train", unit="fit", disable=not progress) as bar:
-        cv = cross_validate(items, hp, cv_folds, bar) if cv_folds > 1 else {}
+        cv = cross_validate(cv_items, hp, cv_folds, bar) if cv_folds > 1 else {}
         models = {}
         for lang in langs:
             models[lang] = LanguageModel.fit(lang, *_by_lang(items, lang), hp)
