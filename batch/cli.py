@@ -60,11 +60,11 @@ def batch(source: str, out: Path, errors: Path | None, in_format: str | None, ou
     """
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    from batch.columns import ColumnMap, MappingError
-    from batch.engines import EngineError
-    from batch.formats import output_format
-    from batch.run import BatchError, BatchOptions, run
-    from batch.source import SourceError, input_format
+    from complaint_triage.batch.columns import ColumnMap, MappingError
+    from complaint_triage.batch.engines import EngineError
+    from complaint_triage.batch.formats import output_format
+    from complaint_triage.batch.run import BatchError, BatchOptions, run
+    from complaint_triage.batch.source import SourceError, input_format
 
     try:
         opts = BatchOptions(

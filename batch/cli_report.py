@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from batch.report import Period
+    from complaint_triage.batch.report import Period
 
 STDIN = "-"
 STDIN_OUT_DIR = "decisions-report"
@@ -31,7 +31,7 @@ def report(decisions: str, period: Period, out_dir: Path | None) -> None:
 
     Example: complaint-triage report out/decisions.jsonl --period month -o out/march
     """
-    from batch.report import aggregate, write_report
+    from complaint_triage.batch.report import aggregate, write_report
 
     if decisions == STDIN:
         source = "stdin"

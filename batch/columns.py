@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.schema import Complaint
+from complaint_triage.contract import Complaint
 
 CONTRACT_FIELDS = frozenset(Complaint.model_fields)
 

@@ -12,7 +12,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from batch.work import WorkerSpec, warm_up
+from complaint_triage.batch.work import WorkerSpec, warm_up
 
 EngineName = Literal["processes", "dask"]
 

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from service.masking import mask_decision, mask_text
-from service.pipeline import Decision
+from complaint_triage.masking import mask_decision, mask_text
+from complaint_triage.contract import Decision
 
 OutputFormat = Literal["jsonl", "csv"]
 

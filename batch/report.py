@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from triage.labels import CATEGORIES, SEVERITIES
+from complaint_triage.contract import CATEGORIES, SEVERITIES
 
 Period = Literal["week", "month"]
 PERIODS: tuple[Period, ...] = ("week", "month")
@@ -264,7 +264,7 @@ class ReportFiles:
 
 def write_report(report: Report, out_dir: Path, title_source: str | None = None) -> ReportFiles:
     """Charts are optional decoration of the numbers: matplotlib is imported only here."""
-    from batch.report_charts import write_charts
+    from complaint_triage.batch.report_charts import write_charts
 
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = write_charts(report, out_dir)

@@ -15,8 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from batch.report import DIMENSION_TITLES, DIMENSIONS, Dimension, Report
-from triage.labels import SEVERITIES
+from complaint_triage.batch.report import DIMENSION_TITLES, DIMENSIONS, Dimension, Report
+from complaint_triage.contract import SEVERITIES
 
 MAX_TICK_LABELS = 24
 TOTALS_UP_TO = 26

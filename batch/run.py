@@ -20,12 +20,12 @@ from typing import IO
 
 from tqdm import tqdm
 
-from batch.checkpoint import Checkpoint, CheckpointError, Job, checkpoint_path
-from batch.columns import ColumnMap
-from batch.engines import EngineName, engine
-from batch.formats import OutputFormat, csv_header
-from batch.source import STDIN, InputFormat, RecordReader, count_records, delimiter_for, open_text
-from batch.work import Chunk, ChunkResult, Item, WorkerSpec, run_chunk
+from complaint_triage.batch.checkpoint import Checkpoint, CheckpointError, Job, checkpoint_path
+from complaint_triage.batch.columns import ColumnMap
+from complaint_triage.batch.engines import EngineName, engine
+from complaint_triage.batch.formats import OutputFormat, csv_header
+from complaint_triage.batch.source import STDIN, InputFormat, RecordReader, count_records, delimiter_for, open_text
+from complaint_triage.batch.work import Chunk, ChunkResult, Item, WorkerSpec, run_chunk
 
 CHECKPOINT_EVERY_S = 1.0
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from batch.formats import OutputFormat, format_decision
-from rules.schema import Complaint, describe_errors
-from service.masking import mask_text
-from service.pipeline import Decider, Decision
+from complaint_triage.batch.formats import OutputFormat, format_decision
+from complaint_triage.contract import Complaint, describe_errors
+from complaint_triage.masking import mask_text
+from complaint_triage.contract import Decision
+from complaint_triage.pipeline import Decider
 
 
 @dataclass(frozen=True)

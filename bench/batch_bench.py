@@ -34,7 +34,7 @@ def source_texts() -> tuple[list[dict], str]:
     if REALWORLD.is_file():
         with REALWORLD.open(encoding="utf-8") as f:
             return [{"text": r["text"], "lang": r["lang"]} for r in map(json.loads, f)], "realworld texts"
-    from triage.corpus import load_corpus
+    from complaint_triage.triage.corpus import load_corpus
 
     return [{"text": it.text, "lang": it.lang} for it in load_corpus()], "authored corpus"
 
@@ -47,7 +47,7 @@ def write_input(path: Path, texts: list[dict], rows: int) -> None:
 
 def bare_classifier_rate(texts: list[dict], n: int) -> float:
     """Tokenize + featurize + predict, nothing else, one process: the yardstick the batch rate is held to."""
-    from triage.analyzer import Triage
+    from complaint_triage.triage.analyzer import Triage
 
     model = Triage().model
     sample = [t for _, t in zip(range(n), itertools.cycle(texts))]

@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def start_server(port: int, db: Path, workers: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", "from service.cli_serve import serve; serve()", "--port", str(port),
+    cmd = [sys.executable, "-c", "from complaint_triage.service.cli_serve import serve; serve()", "--port", str(port),
            "--workers", str(workers), "--database-url", f"sqlite:///{db}"]
     env = {**os.environ, "TRIAGE_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

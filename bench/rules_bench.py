@@ -11,11 +11,11 @@ import random
 import time
 from pathlib import Path
 
-from rules.decide import PolicyDecider
-from rules.facts import Facts
-from rules.schema import Complaint
-from service.pipeline import Decider
-from triage.corpus import load_corpus
+from complaint_triage.rules.decide import PolicyDecider
+from complaint_triage.rules.facts import Facts
+from complaint_triage.contract import Complaint
+from complaint_triage.pipeline import Decider
+from complaint_triage.triage.corpus import load_corpus
 
 
 def rss_mb() -> float:

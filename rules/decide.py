@@ -12,50 +12,18 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from rules.engine import RulesEngine
-from rules.facts import Facts
-from rules.policy import Policy, Rule, load_policy
+from complaint_triage.contract import Escalation, FiredRule, PlanStep, Refund
+
+from complaint_triage.rules.engine import RulesEngine
+from complaint_triage.rules.facts import Facts
+from complaint_triage.rules.policy import Policy, Rule, load_policy
 
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
 LEVEL_FLOOR = {2: "high", 3: "critical"}
 REFUND_KIND = {"double_refund": "double", "eligible": "full", "pre_refund": "principal_only"}
 _call_ids = itertools.count()
-
-
-class Escalation(BaseModel):
-    level: int
-    name: str
-    respond_within_hours: float
-    report_within_hours: float | None
-
-
-class Refund(BaseModel):
-    eligibility: str
-    kind: str | None
-    reason: str
-    verify_within_days: int | None
-    approval_required: bool
-
-
-class PlanStep(BaseModel):
-    """Frozen, like FiredRule: decisions share these (see PolicyDecider._memo)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    action: str
-    due_within_hours: float | None
-    text: str
-
-
-class FiredRule(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    stage: str
-    why: str
-    sets: tuple[str, ...]
 
 
 class PolicyOutcome(BaseModel):

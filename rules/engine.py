@@ -22,7 +22,7 @@ from typing import Any
 
 from durable import engine
 
-from rules.policy import STAGES, Policy, Rule
+from complaint_triage.rules.policy import STAGES, Policy, Rule
 
 _ENGINE_LOCK = threading.Lock()
 _host_ids = itertools.count()

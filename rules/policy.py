@@ -12,14 +12,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rules.facts import FACT_NAMES
+from complaint_triage.contract import DEPARTMENTS, REFUND_ELIGIBILITIES
+from complaint_triage.rules.facts import FACT_NAMES
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent
 STAGES = ("escalation", "decision", "plan")
-DEPARTMENTS = frozenset({"quality", "logistics", "billing", "after_sales", "customer_service", "security", "safety",
-                         "facilities", "public_relations", "legal", "management"})
-REFUND_ELIGIBILITY = ("not_requested", "not_accepted", "identity_check", "double_refund", "eligible", "pre_refund",
-                      "not_eligible", "needs_verification")
 _OPERATORS = {"$and", "$or", "$gt", "$gte", "$lt", "$lte", "$neq", "$ex", "$nex"}
 _RULE_KEYS = {"why", "all", "do", "pri"}
 _STAGE_ACTIONS = {
@@ -114,7 +111,7 @@ def _parse_action(text: str, stage: str, file: str, rule: str) -> Action:
         raise _fail(file, rule, f"escalate needs a level 0-3, got {arg!r}")
     if verb in {"department", "notify"} and arg not in DEPARTMENTS:
         raise _fail(file, rule, f"unknown department {arg!r}")
-    if verb == "refund" and arg not in REFUND_ELIGIBILITY:
+    if verb == "refund" and arg not in REFUND_ELIGIBILITIES:
         raise _fail(file, rule, f"unknown refund eligibility {arg!r}")
     return Action(verb, arg)
 

@@ -21,20 +21,15 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import models_json_schema
 
-from rules.schema import Complaint
-from service.errors import ApiError, from_validation, register_error_handlers
-from service.masking import mask_decision, mask_text
-from service.pipeline import Decider, Decision
-from service.settings import Settings
-from service.store import Filters, NotFound, Record, Store
-from triage.labels import Category, Severity
+from complaint_triage.service.errors import ApiError, from_validation, register_error_handlers
+from complaint_triage.masking import mask_decision, mask_text
+from complaint_triage.pipeline import Decider
+from complaint_triage.service.settings import Settings
+from complaint_triage.service.store import Filters, NotFound, Record, Store
+from complaint_triage.contract import Category, Complaint, Decision, Department, Severity
 
-log = logging.getLogger("service.api")
+log = logging.getLogger("complaint_triage.service.api")
 
-Department = Literal[
-    "quality", "logistics", "billing", "after_sales", "customer_service", "security", "safety", "facilities",
-    "public_relations", "legal", "management",
-]
 MAX_PAGE = 500
 
 
@@ -115,10 +110,10 @@ _decider_lock = threading.Lock()
 def process_decider(settings: Settings) -> Decider:
     """One loaded model per process: app factories called again (tests, reloads) reuse it; a forked worker
     (new pid) loads its own rather than sharing one built before the fork."""
-    key = (os.getpid(), str(settings.model_dir or ""))
+    key = (os.getpid(), str(settings.model_dir or ""), str(settings.policy_dir or ""))
     with _decider_lock:
         if key not in _deciders:
-            _deciders[key] = Decider(model_dir=settings.model_dir)
+            _deciders[key] = Decider(model_dir=settings.model_dir, policy_dir=settings.policy_dir)
         return _deciders[key]
 
 
@@ -416,7 +411,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
-    logger = logging.getLogger("service")
+    logger = logging.getLogger("complaint_triage.service")
     if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())

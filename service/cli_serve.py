@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -12,13 +14,19 @@ import click
               help="Worker processes, each with its own model; one per core is a good start.")
 @click.option("--database-url", default=None,
               help="SQLAlchemy URL (default: $DATABASE_URL, else sqlite:///complaints.db).")
-def serve(host: str, port: int, workers: int, database_url: str | None) -> None:
+@click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A trained model directory (default: $TRIAGE_MODEL_DIR, else the shipped model).")
+@click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A policy directory (default: $TRIAGE_POLICY_DIR, else the shipped policy).")
+def serve(host: str, port: int, workers: int, database_url: str | None, model_dir: Path | None,
+          policy_dir: Path | None) -> None:
     """Serve the HTTP API under gunicorn (POSIX only).
 
     Example: complaint-triage serve --port 8000 --workers 2 --database-url sqlite:///complaints.db
     """
-    from service.server import run
-    from service.settings import Settings
+    from complaint_triage.service.server import run
+    from complaint_triage.service.settings import Settings
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    given = {"database_url": database_url, "model_dir": model_dir, "policy_dir": policy_dir}
+    settings = Settings(**{k: v for k, v in given.items() if v is not None})
     run(settings, host=host, port=port, workers=workers)

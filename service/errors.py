@@ -10,9 +10,9 @@ from flask import Flask, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from service.masking import mask_text
+from complaint_triage.masking import mask_text
 
-log = logging.getLogger("service.errors")
+log = logging.getLogger("complaint_triage.service.errors")
 
 # Machine-readable codes, stable across wording changes of the detail.
 _CODES = {

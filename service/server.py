@@ -12,7 +12,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from service.settings import Settings
+from complaint_triage.service.settings import Settings
 
 
 class TriageServer(BaseApplication):
@@ -29,8 +29,8 @@ class TriageServer(BaseApplication):
 
     def load(self) -> Any:
         # Runs in each worker after the fork (preload_app is off): one model and one engine per process.
-        from rules.schema import Complaint
-        from service.api import create_app
+        from complaint_triage.contract import Complaint
+        from complaint_triage.service.api import create_app
 
         app = create_app(self.settings)
         # The first decision per language pays for lazy loads (jieba's dictionary, ~0.6 s): pay it before
@@ -43,7 +43,7 @@ class TriageServer(BaseApplication):
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
         timeout: int = 120) -> None:
     """Create the schema once in the master, so workers starting together do not race on CREATE TABLE."""
-    from service.store import Store
+    from complaint_triage.service.store import Store
 
     store = Store(settings.database_url)
     store.create_schema()

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     # A full batch of long texts is large; the cap keeps one request from exhausting a worker's memory.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     model_dir: Path | None = None
+    policy_dir: Path | None = None
     log_level: str = "INFO"
 
     @property

@@ -14,7 +14,7 @@ PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture(scope="session")
 def corpus():
-    from triage.corpus import load_corpus
+    from complaint_triage.triage.corpus import load_corpus
 
     return load_corpus()
 
@@ -34,8 +34,8 @@ def small_slice(corpus):
 
 @pytest.fixture(scope="session")
 def small_model_dir(tmp_path_factory, small_slice):
-    from triage.model import Hyperparams
-    from triage.train import train_and_save
+    from complaint_triage.triage.model import Hyperparams
+    from complaint_triage.triage.train import train_and_save
 
     out = tmp_path_factory.mktemp("model")
     train_and_save(small_slice, out, hp=Hyperparams(), cv_folds=0, progress=False)
@@ -44,7 +44,7 @@ def small_model_dir(tmp_path_factory, small_slice):
 
 @pytest.fixture(scope="session")
 def shipped_triage():
-    from triage.analyzer import Triage
+    from complaint_triage.triage.analyzer import Triage
 
     return Triage()
 
@@ -59,7 +59,7 @@ def realworld_texts():
 
 
 def _pg_store():
-    from service.store import Store
+    from complaint_triage.service.store import Store
 
     store = Store(PG_URL, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
     try:
@@ -73,7 +73,7 @@ def _pg_store():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
     """An empty store on SQLite and on the local PostgreSQL server (skipped where none answers)."""
-    from service.store import Store
+    from complaint_triage.service.store import Store
 
     s = Store(f"sqlite:///{tmp_path / 'store.db'}") if request.param == "sqlite" else _pg_store()
     s.create_schema()

@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from service.api import create_app
-from service.settings import Settings
+from complaint_triage.service.api import create_app
+from complaint_triage.service.settings import Settings
 
 ZH = "快递丢了三次了,客服还挂我电话,再不处理我就去12315投诉"
 EN = "The space heater I bought caught fire last night and burned my hand. I want a full refund of $89.99."
@@ -23,7 +23,7 @@ CONTRACT_FIELDS = {"id", "language", "category", "severity", "signals", "departm
 
 @pytest.fixture(scope="session")
 def decider():
-    from service.pipeline import Decider
+    from complaint_triage.pipeline import Decider
 
     return Decider()
 
@@ -208,7 +208,7 @@ def test_text_is_stored_and_logged_only_masked(client, caplog_service):
 @pytest.fixture
 def caplog_service(client):
     """The service logger does not propagate (one JSON line per event under gunicorn); capture its output."""
-    from service.api import JsonFormatter
+    from complaint_triage.service.api import JsonFormatter
 
     lines: list[str] = []
 
@@ -216,7 +216,7 @@ def caplog_service(client):
         def emit(self, record):
             lines.append(JsonFormatter().format(record))
 
-    logger = logging.getLogger("service")
+    logger = logging.getLogger("complaint_triage.service")
     handler = Capture()
     old = logger.level
     logger.addHandler(handler)
@@ -239,7 +239,7 @@ def caplog_service(client):
     ("refund 1500.00 for order 88231", "refund 1500.00 for order 88231"),
 ])
 def test_mask_text(text, masked):
-    from service.masking import mask_text
+    from complaint_triage.masking import mask_text
 
     assert mask_text(text) == masked
 
@@ -250,7 +250,7 @@ def test_mask_text(text, masked):
 ])
 def test_the_guarded_patterns_mask_what_the_full_pattern_masks(text, corpus):
     """mask_text skips patterns that cannot match; the one pattern with every alternative is the reference."""
-    from service.masking import _PATTERN, _replace, mask_text
+    from complaint_triage.masking import _PATTERN, _replace, mask_text
 
     for t in [text, *(it.text for it in corpus[::200])]:
         assert mask_text(t) == _PATTERN.sub(_replace, t)

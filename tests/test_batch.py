@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from batch.cli import batch
-from batch.work import ChunkResult
+from complaint_triage.batch.cli import batch
+from complaint_triage.batch.work import ChunkResult
 
 TEXTS = [
     "快递丢了，客服也不理人",
@@ -204,7 +204,7 @@ class LazyExecutor(Executor):
 
 def test_reading_waits_for_the_oldest_chunk(tmp_path, monkeypatch):
     """Memory stays flat: however long the input, only a window of chunks is held."""
-    import batch.run as run_mod
+    import complaint_triage.batch.run as run_mod
 
     lazy = LazyExecutor()
 
@@ -314,7 +314,7 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path, good_rows):
     ("text,id\n", "csv", 0),
 ])
 def test_the_progress_total_counts_records_not_lines(tmp_path, content, fmt, expected):
-    from batch.source import count_records
+    from complaint_triage.batch.source import count_records
 
     path = tmp_path / f"in.{fmt}"
     path.write_text(content, encoding="utf-8")
@@ -322,7 +322,7 @@ def test_the_progress_total_counts_records_not_lines(tmp_path, content, fmt, exp
 
 
 def test_a_failure_inside_the_pipeline_costs_only_its_row(tmp_path, good_rows, monkeypatch):
-    from service.pipeline import Decider
+    from complaint_triage.pipeline import Decider
 
     original = Decider.decide_many
 
@@ -351,7 +351,7 @@ def test_the_progress_bar_shows_only_when_asked_or_on_a_terminal(tmp_path, good_
 
 
 def test_a_batch_output_is_what_the_report_reads(tmp_path, good_rows):
-    from batch.cli_report import report
+    from complaint_triage.batch.cli_report import report
 
     rows = [{**r, "opened": f"2025-0{1 + i % 3}-1{i % 9}T08:00:00Z"} for i, r in enumerate(good_rows[:12])]
     src = write_jsonl(tmp_path / "in.jsonl", rows)

@@ -3,7 +3,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from service.cli import main
+from complaint_triage.cli import main
 
 
 @pytest.fixture
@@ -83,6 +83,6 @@ def test_a_tampered_model_is_a_message_not_a_traceback(runner, small_model_dir, 
 
     bad = tmp_path / "m"
     shutil.copytree(small_model_dir, bad)
-    (bad / "triage.joblib").write_bytes(b"junk")
+    (bad / "model.npz").write_bytes(b"junk")
     result = runner.invoke(main, ["decide", "--model-dir", str(bad), "--text", "hi there"])
     assert result.exit_code == 1 and "refusing" in result.output and "Traceback" not in result.output

@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from triage.corpus.provenance import overlaps
-from triage.labels import CATEGORIES, LANGUAGES, SEVERITIES
+from complaint_triage.triage.corpus.provenance import overlaps
+from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
 
 MIN_PER_LANGUAGE = 2500
 MIN_PER_CELL = 10

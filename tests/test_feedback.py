@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from service.cli import main
-from service.feedback import masked_url, read_feedback
-from service.store import Record, Store
+from complaint_triage.cli import main
+from complaint_triage.service.feedback import masked_url, read_feedback
+from complaint_triage.service.store import Record, Store
 
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=timezone.utc)
 
@@ -119,9 +119,9 @@ def slice_corpus(tmp_path_factory, small_slice):
 @pytest.fixture(scope="module")
 def feedback_db(tmp_path_factory, small_model_dir):
     """A service database as the API leaves it: decisions by the slice model, then agents' corrections."""
-    from rules.schema import Complaint
-    from service.api import to_record
-    from service.pipeline import Decider
+    from complaint_triage.contract import Complaint
+    from complaint_triage.service.api import to_record
+    from complaint_triage.pipeline import Decider
 
     decider = Decider(model_dir=small_model_dir)
     path = tmp_path_factory.mktemp("db") / "triage.db"
@@ -167,7 +167,7 @@ def test_train_with_feedback_records_it_in_the_card(retrained, feedback_db):
 
 
 def test_the_retrained_model_learns_the_corrections(retrained, feedback_db, small_model_dir):
-    from triage.analyzer import Triage
+    from complaint_triage.triage.analyzer import Triage
 
     _, target = feedback_db
     before = [r.category.label for r in Triage(model_dir=small_model_dir).analyze_many(CORRECTED_EN)]

@@ -1,6 +1,6 @@
 import pytest
 
-from triage.language import detect_language
+from complaint_triage.triage.language import detect_language
 
 
 @pytest.mark.parametrize(

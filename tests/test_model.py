@@ -3,10 +3,10 @@ import shutil
 
 import pytest
 
-from triage.analyzer import Triage
-from triage.evaluate import EvalRow, evaluate
-from triage.labels import CATEGORIES, SEVERITIES
-from triage.model import ModelIntegrityError, load_model
+from complaint_triage.triage.analyzer import Triage
+from complaint_triage.triage.evaluate import EvalRow, evaluate
+from complaint_triage.contract import CATEGORIES, SEVERITIES
+from complaint_triage.triage.model import ModelIntegrityError, load_model
 
 
 def test_round_trip_train_then_evaluate(small_model_dir, small_slice):
@@ -23,17 +23,43 @@ def test_round_trip_train_then_evaluate(small_model_dir, small_slice):
         assert report["languages"][lang]["severity"]["accuracy"] > 0.7
 
 
-def test_card_describes_the_artifact(small_model_dir):
+def test_card_describes_the_artifacts(small_model_dir):
     card = json.loads((small_model_dir / "model_card.json").read_text())
     assert card["labels"] == {"category": list(CATEGORIES), "severity": list(SEVERITIES)}
     assert len(card["corpus_sha256"]) == 64
-    assert card["artifact_bytes"] == (small_model_dir / "triage.joblib").stat().st_size
+    assert set(card["artifacts"]) == {"model.json", "model.npz"}
+    for name, entry in card["artifacts"].items():
+        assert entry["bytes"] == (small_model_dir / name).stat().st_size
+
+
+def test_the_saved_model_is_data_not_pickled_code(small_model_dir):
+    """Arrays load with pickling refused and the JSON names no Python class."""
+    import numpy as np
+
+    with np.load(small_model_dir / "model.npz", allow_pickle=False) as npz:
+        assert all(npz[k].dtype != object for k in npz.files)
+    meta = (small_model_dir / "model.json").read_text()
+    assert "complaint_triage" not in meta and "sklearn" not in meta
+
+
+def test_prediction_never_imports_scikit_learn(small_model_dir):
+    """Loading and predicting run on arrays alone, so scikit-learn's version or private attributes cannot
+    break a shipped model."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from complaint_triage.triage.analyzer import Triage; "
+            f"t = Triage(model_dir={str(small_model_dir)!r}); t.analyze('包裹丢了'); t.analyze('lost parcel'); "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'sklearn', 'joblib', 'pickle'}); "
+            "print(bad); sys.exit(1 if any(m.startswith(('sklearn', 'joblib')) for m in bad) else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_tampered_artifact_is_refused(small_model_dir, tmp_path):
     bad = tmp_path / "m"
     shutil.copytree(small_model_dir, bad)
-    with open(bad / "triage.joblib", "ab") as f:
+    with open(bad / "model.npz", "ab") as f:
         f.write(b"\0")
     with pytest.raises(ModelIntegrityError, match="sha256"):
         load_model(bad)
@@ -48,14 +74,14 @@ def test_broken_model_dirs_give_clear_errors(small_model_dir, tmp_path, breakage
     elif breakage == "bad_json":
         (bad / "model_card.json").write_text("{not json")
     else:
-        (bad / "triage.joblib").unlink()
+        (bad / "model.npz").unlink()
     with pytest.raises(ModelIntegrityError):
         load_model(bad)
 
 
 def test_training_is_deterministic(small_slice, tmp_path):
-    from triage.model import Hyperparams
-    from triage.train import train
+    from complaint_triage.triage.model import Hyperparams
+    from complaint_triage.triage.train import train
 
     texts = [it.text for it in small_slice[:40]]
     preds = []
@@ -66,9 +92,9 @@ def test_training_is_deterministic(small_slice, tmp_path):
 
 
 def test_shipped_model_loads_and_is_small(shipped_triage):
-    from triage.analyzer import default_model_dir
+    from complaint_triage.triage.analyzer import default_model_dir
 
-    assert (default_model_dir() / "triage.joblib").stat().st_size <= 25 * 1024 * 1024
+    assert sum((default_model_dir() / n).stat().st_size for n in ("model.json", "model.npz")) <= 40 * 1024 * 1024
     r = shipped_triage.analyze("冰箱漏电,孩子被电到了,送去医院了")
     assert r.language == "zh" and r.signals.injury
     assert r.category.label in CATEGORIES and 0 <= r.category.confidence <= 1
@@ -79,49 +105,78 @@ def test_unsupported_language_is_flagged_not_guessed(shipped_triage):
     assert r.language is None and r.category.confidence == 0.0
 
 
-@pytest.mark.parametrize("which", ["shipped", "small"])
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_fast_prediction_path_equals_scikit_learns(which, lang, shipped_triage, small_model_dir, corpus):
-    """The array-maths path replaces scikit-learn only for speed; its probabilities must be the same."""
+def test_saved_array_prediction_equals_scikit_learns(lang, small_slice, corpus, tmp_path):
+    """Train with scikit-learn, save as arrays, load: the probabilities are scikit-learn's own."""
     import numpy as np
 
-    from triage.features import tokenize
+    from complaint_triage.triage.features import tokenize
+    from complaint_triage.triage.fit import LanguageModel
+    from complaint_triage.triage.model import Hyperparams, TriageModel
 
-    model = shipped_triage.model if which == "shipped" else load_model(small_model_dir)
-    texts = [it.text for it in corpus if it.lang == lang][::40]
-    texts += ["", "？！", "x" * 3000]
+    sel = [it for it in small_slice if it.lang == lang]
+    reference = LanguageModel.fit(lang, [it.text for it in sel], [it.category for it in sel],
+                                  [it.severity for it in sel], Hyperparams())
+    TriageModel("v-test", {lang: reference.to_arrays()}).save(tmp_path, {})
+    loaded = load_model(tmp_path).languages[lang]
+    texts = [it.text for it in corpus if it.lang == lang][::40] + ["", "？！", "x" * 3000, "a  b\t\tc\n d"]
     docs = tokenize(texts, lang)
-    lm = model.languages[lang]
-    for fast, ref in zip(lm.predict_proba(docs), lm.sklearn_predict_proba(docs)):
-        np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
-    single = lm.predict_proba(docs[:1])[0]
-    np.testing.assert_allclose(single, lm.sklearn_predict_proba(docs[:1])[0], rtol=0, atol=1e-12)
+    for ours, ref in zip(loaded.predict_proba(docs), reference.sklearn_predict_proba(docs)):
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(loaded.predict_proba(docs[:1])[0], reference.sklearn_predict_proba(docs[:1])[0],
+                               rtol=0, atol=1e-12)
 
 
-def test_the_fast_path_is_never_saved(small_model_dir, tmp_path):
-    import pickle
+@pytest.mark.parametrize("lo,hi", [(1, 3), (2, 5)])
+def test_char_ngrams_equal_scikit_learns_char_wb(lo, hi, corpus):
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    model = load_model(small_model_dir)
-    model.predict(["包裹丢了"], "zh")
-    assert "_fast" in model.languages["zh"].__dict__
-    restored = pickle.loads(pickle.dumps(model.languages["zh"]))
-    assert "_fast" not in restored.__dict__
-    assert "_prefixes_cache" not in dict(restored.featurizer.transformer_list)["cues"].__dict__
+    from complaint_triage.triage.features import char_wb_ngrams
+
+    analyzer = TfidfVectorizer(analyzer="char_wb", ngram_range=(lo, hi), lowercase=False).build_analyzer()
+    for text in [it.text for it in corpus[::97]] + ["", " ", "a", "ab  cd\t\te", "包裹 丢了"]:
+        assert char_wb_ngrams(text, lo, hi) == analyzer(text)
+
+
+def test_training_writes_elsewhere_and_keeps_evaluations(small_slice, tmp_path):
+    from complaint_triage.triage.model import read_card, write_card
+    from complaint_triage.triage.train import train_and_save
+
+    train_and_save(small_slice, tmp_path, cv_folds=0, progress=False)
+    card = read_card(tmp_path)
+    card["evaluations"] = {"dev": {"score": 0.5}}
+    write_card(tmp_path, card)
+    train_and_save(small_slice[:-3], tmp_path, cv_folds=0, progress=False)
+    again = read_card(tmp_path)
+    assert again["version"] != card["version"]
+    assert again["earlier_evaluations"][card["version"]] == {"dev": {"score": 0.5}}
+
+
+def test_model_version_follows_corpus_and_hyperparameters(small_slice):
+    from complaint_triage.triage.corpus import corpus_hash
+    from complaint_triage.triage.model import Hyperparams
+    from complaint_triage.triage.train import model_version
+
+    digest = corpus_hash(small_slice)
+    base = model_version(digest, Hyperparams())
+    assert base == model_version(digest, Hyperparams())
+    assert base != model_version(corpus_hash(small_slice[1:]), Hyperparams())
+    assert base != model_version(digest, Hyperparams(C_category=0.7))
 
 
 def _every_window_cue_counts(cues, docs):
     """The specification: every window of 1..MAX_CUE_NGRAM tokens, joined, looked up in the cue index."""
     import numpy as np
 
-    from triage.features import MAX_CUE_NGRAM
+    from complaint_triage.triage.features import MAX_CUE_NGRAM
 
-    out = np.zeros((len(docs), len(cues.feature_names_)))
+    out = np.zeros((len(docs), len(cues.features)))
     for r, doc in enumerate(docs):
         toks = doc.tokens
         for i in range(len(toks)):
             for k in range(1, MAX_CUE_NGRAM + 1):
                 if i + k <= len(toks):
-                    for c in cues.index_.get(cues.joiner_.join(toks[i:i + k]), ()):
+                    for c in cues.index.get(cues.joiner.join(toks[i:i + k]), ()):
                         out[r, c] += 1
     return np.log1p(out)
 
@@ -130,10 +185,10 @@ def _every_window_cue_counts(cues, docs):
 def test_cue_counts_equal_every_window_lookup(lang, shipped_triage, corpus):
     import numpy as np
 
-    from triage.features import tokenize
+    from complaint_triage.triage.features import tokenize
 
     docs = tokenize([it.text for it in corpus if it.lang == lang][::25], lang)
-    cues = dict(shipped_triage.model.languages[lang].featurizer.transformer_list)["cues"]
+    cues = shipped_triage.model.languages[lang].cues
     got = cues.transform(docs).toarray()
     assert got.any()
     np.testing.assert_allclose(got, _every_window_cue_counts(cues, docs), rtol=0, atol=1e-12)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from batch.cli_report import report as report_command
-from batch.report import (
+from complaint_triage.batch.cli_report import report as report_command
+from complaint_triage.batch.report import (
     DIMENSIONS,
     LEVEL_NAMES,
     SKIPPED_LISTED,
@@ -27,10 +27,10 @@ from batch.report import (
     render_markdown,
     write_report,
 )
-from rules.decide import Escalation, Refund
-from rules.schema import CategoryOut, SeverityOut
-from service.pipeline import Decision, Versions
-from triage.signals import FLAG_SIGNALS, Signals
+from complaint_triage.contract import Decision, Escalation, Refund, Signals, Versions
+from complaint_triage.contract import CategoryOut, SeverityOut
+
+from complaint_triage.triage.signals import FLAG_SIGNALS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ROUTE = {"product_quality": "quality", "delivery": "logistics", "billing": "billing", "refund_return": "after_sales",

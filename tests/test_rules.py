@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.decide import PolicyDecider
-from rules.facts import Facts
-from rules.policy import PolicyError, load_policy
-from rules.schema import Complaint
-from service.policy_cases import field_value
+from complaint_triage.rules.decide import PolicyDecider
+from complaint_triage.rules.facts import Facts
+from complaint_triage.rules.policy import PolicyError, load_policy
+from complaint_triage.contract import Complaint
+from complaint_triage.policy_cases import field_value
 
 EN_BILL = "I was charged twice for my monthly plan."
 ZH_BILL = "这个月话费被重复扣了两次。"
@@ -126,7 +126,7 @@ GOLDEN = [
 
 @pytest.fixture(scope="module")
 def decider(shipped_triage):
-    from service.pipeline import Decider
+    from complaint_triage.pipeline import Decider
 
     return Decider(triage=shipped_triage)
 
@@ -239,7 +239,7 @@ def test_the_firing_cache_never_changes_a_decision(policy_decider, uncached_deci
     (({"subject_employee": "E1"}, {"subject_employee": "E2"}), True),
 ])
 def test_firing_key_separates_exactly_what_the_conditions_test(policy_decider, facts, same):
-    from rules.engine import FiringKey
+    from complaint_triage.rules.engine import FiringKey
 
     rules = [r for r in policy_decider.policy.rules.values() if r.stage == "decision"]
     key = FiringKey(rules)
@@ -255,8 +255,8 @@ def test_firing_key_separates_exactly_what_the_conditions_test(policy_decider, f
     {"$or": {"category": "billing"}},
 ])
 def test_a_condition_it_cannot_read_makes_the_stage_uncached(condition):
-    from rules.engine import FiringKey
-    from rules.policy import Rule
+    from complaint_triage.rules.engine import FiringKey
+    from complaint_triage.rules.policy import Rule
 
     rule = Rule(name="r", stage="decision", why="", pri=0, actions=(), condition={"all": [{"m": condition}]},
                 file="x.json")
@@ -371,7 +371,7 @@ def test_broken_policies_fail_at_load_naming_the_place(tmp_path, breakage, messa
 
 
 def test_a_changed_threshold_changes_decisions_and_version(tmp_path, shipped_triage):
-    from service.pipeline import Decider
+    from complaint_triage.pipeline import Decider
 
     d = copy_policy(tmp_path)
     (d / "policy.toml").write_text((d / "policy.toml").read_text().replace("pre_refund_limit = 200",

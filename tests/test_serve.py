@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def start(port: int, db: Path, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", "from service.cli_serve import serve; serve()", "--port", str(port),
+    cmd = [sys.executable, "-c", "from complaint_triage.service.cli_serve import serve; serve()", "--port", str(port),
            "--workers", "2", "--database-url", f"sqlite:///{db}"]
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

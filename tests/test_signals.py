@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from triage.signals import extract_signals, find_amounts, parse_zh_number
+from complaint_triage.triage.signals import extract_signals, find_amounts, parse_zh_number
 
 REF = date(2026, 11, 24)
 
@@ -123,7 +123,7 @@ def test_the_date_guard_only_skips_positions_where_no_date_starts(corpus, realwo
     """The first-character guard is an optimisation: without it the same dates must be found."""
     import re
 
-    from triage.signals import _DATE_RE
+    from complaint_triage.triage.signals import _DATE_RE
 
     unguarded = re.compile(_DATE_RE.pattern[_DATE_RE.pattern.index("(?:(?P<iso>"):], re.IGNORECASE)
     texts = [it.text for it in corpus[::3]] + [r["text"] for r in realworld_texts]

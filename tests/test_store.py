@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from service.store import Filters, NotFound, Record, Store
+from complaint_triage.service.store import Filters, NotFound, Record, Store
 
 
 

@@ -15,17 +15,22 @@ from typing import Literal
 from pydantic import BaseModel
 from spacy.tokens import Doc
 
-from triage.features import from_doc, make_docs
-from triage.language import detect_language
-from triage.model import TriageModel, load_model
-from triage.signals import Signals, extract_signals
+from complaint_triage.triage.features import from_doc, make_docs
+from complaint_triage.triage.language import detect_language
+from complaint_triage.triage.model import TriageModel, load_model
+from complaint_triage.contract import Signals
+from complaint_triage.triage.signals import extract_signals
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+MODEL_DIR_ENV = "TRIAGE_MODEL_DIR"
 UNSUPPORTED_SEVERITY = "medium"
 
 
 def default_model_dir() -> Path:
-    return Path(os.environ.get("COMPLAINT_TRIAGE_MODEL_DIR", DEFAULT_MODEL_DIR))
+    """``$TRIAGE_MODEL_DIR`` when set (the one variable the CLI, batch and the service all read), else the model
+    shipped inside the package."""
+    from complaint_triage.models import SHIPPED_MODEL_DIR
+
+    return Path(os.environ.get(MODEL_DIR_ENV) or SHIPPED_MODEL_DIR)
 
 
 class Prediction(BaseModel):

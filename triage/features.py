@@ -1,4 +1,7 @@
-"""scikit-learn transformers over spaCy tokens.
+"""What the classifier sees of a complaint, as plain functions over spaCy tokens.
+
+Nothing here depends on scikit-learn: prediction runs on these functions and saved arrays, and training wraps the
+same functions in scikit-learn estimators (``fit.py``), so both paths count exactly the same features.
 
 The classifier sees three views of a complaint: word n-grams from spaCy's tokens, character n-grams (which
 carry most of the signal in Chinese and survive typos in English), and counts of hand-built cue phrases per
@@ -10,16 +13,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import re
+from collections.abc import Iterable
+
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion
-from sklearn.utils.validation import check_is_fitted
 from spacy.tokens import Doc
 
-from triage.lexicon import cue_lexicon, signal_lexicon
-from triage.nlp import get_nlp
+from complaint_triage.triage.lexicon import cue_lexicon, signal_lexicon
+from complaint_triage.triage.nlp import get_nlp
 
 MAX_CUE_NGRAM = 5
 
@@ -51,38 +53,65 @@ def raw_text(doc: TokenizedText) -> str:
     return doc.text.lower()
 
 
-class LexiconCues(BaseEstimator, TransformerMixin):
-    """Counts cue-phrase hits per label of the cue and signal lexicons (log-scaled)."""
+_WHITE_SPACES = re.compile(r"\s\s+")
 
-    def __init__(self, lang: str = "en"):
-        self.lang = lang
 
-    def fit(self, X, y=None):
-        nlp = get_nlp(self.lang)
-        joiner = " " if self.lang == "en" else ""
-        groups: list[tuple[str, list[str]]] = []
-        for kind, labels in cue_lexicon().items():
-            for label, entry in labels.items():
-                groups.append((f"{kind}:{label}", entry[self.lang]))
-        for name, entry in signal_lexicon().items():
-            if name != "negation":
-                groups.append((f"signal:{name}", entry[self.lang]))
-        self.feature_names_ = [g for g, _ in groups]
-        index: dict[str, list[int]] = {}
-        for i, (_, phrases) in enumerate(groups):
-            for phrase in phrases:
-                key = joiner.join(t.lower_ for t in nlp.tokenizer(phrase) if not t.is_space)
-                index.setdefault(key, []).append(i)
-        self.index_ = {k: sorted(set(v)) for k, v in index.items()}
-        self.joiner_ = joiner
-        return self
+def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    """Character n-grams inside word boundaries, padded with one space each side: scikit-learn's ``char_wb``
+    analyzer, written out so prediction does not reach into its private methods (a test holds them equal)."""
+    grams: list[str] = []
+    for w in _WHITE_SPACES.sub(" ", text).split():
+        w = f" {w} "
+        size = len(w)
+        for n in range(lo, hi + 1):
+            offset = 0
+            grams.append(w[offset:offset + n])
+            while offset + n < size:
+                offset += 1
+                grams.append(w[offset:offset + n])
+            if offset == 0:  # a word shorter than n counts once
+                break
+    return grams
 
-    def transform(self, X):
-        check_is_fitted(self, "index_")
+
+def cue_groups(lang: str) -> list[tuple[str, list[str]]]:
+    """The cue and signal lexicon groups whose hits are counted, in feature order."""
+    groups: list[tuple[str, list[str]]] = []
+    for kind, labels in cue_lexicon().items():
+        for label, entry in labels.items():
+            groups.append((f"{kind}:{label}", entry[lang]))
+    for name, entry in signal_lexicon().items():
+        if name != "negation":
+            groups.append((f"signal:{name}", entry[lang]))
+    return groups
+
+
+def build_cue_index(lang: str) -> tuple[list[str], dict[str, list[int]]]:
+    """Feature names and, for each cue phrase as joined lower-cased tokens, the features it counts for."""
+    nlp = get_nlp(lang)
+    joiner = " " if lang == "en" else ""
+    groups = cue_groups(lang)
+    index: dict[str, list[int]] = {}
+    for i, (_, phrases) in enumerate(groups):
+        for phrase in phrases:
+            key = joiner.join(t.lower_ for t in nlp.tokenizer(phrase) if not t.is_space)
+            index.setdefault(key, []).append(i)
+    return [g for g, _ in groups], {k: sorted(set(v)) for k, v in index.items()}
+
+
+class CueCounter:
+    """Counts cue-phrase hits per group (log-scaled) from a cue index; shared by training and prediction."""
+
+    def __init__(self, index: dict[str, list[int]], n_features: int, joiner: str):
+        self.index, self.n_features, self.joiner = index, n_features, joiner
+        # Every leading substring of every cue key: a window that begins no cue cannot grow into one.
+        self.prefixes = frozenset(key[:j] for key in index for j in range(1, len(key) + 1))
+
+    def transform(self, docs: Iterable[TokenizedText]) -> sparse.csr_matrix:
         rows, cols, vals = [], [], []
-        prefixes = self._prefixes()
-        joiner = self.joiner_
-        for r, doc in enumerate(X):
+        prefixes, index, joiner = self.prefixes, self.index, self.joiner
+        r = -1
+        for r, doc in enumerate(docs):
             counts: dict[int, int] = {}
             toks = doc.tokens
             n = len(toks)
@@ -91,47 +120,12 @@ class LexiconCues(BaseEstimator, TransformerMixin):
                 for k in range(1, min(MAX_CUE_NGRAM, n - i) + 1):
                     if k > 1:
                         key = key + joiner + toks[i + k - 1]
-                    # A window that begins no cue cannot grow into one: most tokens stop here.
                     if key not in prefixes:
                         break
-                    for c in self.index_.get(key, ()):
+                    for c in index.get(key, ()):
                         counts[c] = counts.get(c, 0) + 1
             for c, v in counts.items():
                 rows.append(r)
                 cols.append(c)
                 vals.append(np.log1p(v))
-        return sparse.csr_matrix((vals, (rows, cols)), shape=(len(X), len(self.feature_names_)))
-
-    def _prefixes(self) -> frozenset[str]:
-        """Every leading substring of every cue key; derived, so models saved before it existed still load."""
-        cached = self.__dict__.get("_prefixes_cache")
-        if cached is None:
-            cached = frozenset(key[:j] for key in self.index_ for j in range(1, len(key) + 1))
-            self.__dict__["_prefixes_cache"] = cached
-        return cached
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_prefixes_cache", None)
-        return state
-
-    def get_feature_names_out(self, input_features=None):
-        return np.asarray(self.feature_names_, dtype=object)
-
-
-def build_featurizer(lang: str, cue_weight: float = 1.0) -> FeatureUnion:
-    char_range = (1, 3) if lang == "zh" else (2, 5)
-    return FeatureUnion(
-        [
-            ("words", TfidfVectorizer(analyzer=word_ngrams, min_df=2, sublinear_tf=True, max_features=60_000)),
-            (
-                "chars",
-                TfidfVectorizer(
-                    analyzer="char_wb", preprocessor=raw_text, ngram_range=char_range, min_df=2,
-                    sublinear_tf=True, max_features=120_000,
-                ),
-            ),
-            ("cues", LexiconCues(lang)),
-        ],
-        transformer_weights={"words": 1.0, "chars": 1.0, "cues": cue_weight},
-    )
+        return sparse.csr_matrix((vals, (rows, cols)), shape=(r + 1, self.n_features))

@@ -1,38 +1,37 @@
-"""The category and severity classifiers, one pair per language, and their verified persistence.
+"""The category and severity classifiers as data: arrays and JSON, loaded without unpickling anything.
 
-Both targets share one fitted featurizer per language, so a text is tokenized and vectorized once and then
-scored by two calibrated linear models. The artifact is a joblib file beside a JSON model card holding its
-sha256; loading refuses a file whose hash does not match, because joblib runs code from what it unpickles.
+A model directory holds ``model.json`` (vocabularies, cue index, labels, settings), ``model.npz`` (idf vectors,
+weights, calibration) and ``model_card.json`` (version, corpus hash, scores and the sha256 of both files).
+Nothing in it names a Python class, so moving code cannot break a saved model, and prediction needs neither
+scikit-learn nor its private attributes; ``fit.py`` trains with scikit-learn and exports to this form.
+
+Per language one featurizer feeds two calibrated linear models, so a text is tokenized and vectorized once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 import json
-import warnings
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 from scipy import sparse
 from scipy.special import expit
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.exceptions import InconsistentVersionWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion
-from sklearn.svm import LinearSVC
 
-from triage.features import TokenizedText, build_featurizer, tokenize
-from triage.labels import CATEGORIES, SEVERITIES
+from complaint_triage.contract import CATEGORIES, SEVERITIES
+from complaint_triage.triage.features import CueCounter, TokenizedText, char_wb_ngrams, tokenize, word_ngrams
 
-ARTIFACT_NAME = "triage.joblib"
+FORMAT = 1
+JSON_NAME = "model.json"
+ARRAYS_NAME = "model.npz"
 CARD_NAME = "model_card.json"
+ARTIFACTS = (JSON_NAME, ARRAYS_NAME)
 
 
 class ModelIntegrityError(RuntimeError):
-    """The artifact on disk is not the one its model card describes."""
+    """The model directory is missing, damaged or not the one its model card describes."""
 
 
 @dataclass
@@ -43,175 +42,119 @@ class Hyperparams:
     seed: int = 13
 
 
-def _classifier(C: float, seed: int) -> CalibratedClassifierCV:
-    return CalibratedClassifierCV(
-        LinearSVC(C=C, class_weight="balanced", random_state=seed), method="sigmoid", cv=3
-    )
+def _l2_tfidf(rows: list[tuple[np.ndarray, np.ndarray]], idf: np.ndarray, n_features: int) -> sparse.csr_matrix:
+    """Sublinear tf × idf, l2-normalised per row: what TfidfVectorizer(sublinear_tf=True) computes."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    for i, (ix, _) in enumerate(rows):
+        indptr[i + 1] = indptr[i] + len(ix)
+    indices = np.concatenate([ix for ix, _ in rows]) if rows else np.empty(0, dtype=np.int32)
+    data = np.concatenate([v for _, v in rows]) if rows else np.empty(0)
+    X = sparse.csr_matrix((data.astype(np.float64), indices, indptr), shape=(len(rows), n_features))
+    X.sort_indices()
+    np.log(X.data, X.data)
+    X.data += 1
+    X.data *= idf[X.indices]
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    X.data /= np.repeat(norms, np.diff(X.indptr))
+    return X
 
 
 @dataclass
-class LanguageModel:
-    lang: str
-    featurizer: FeatureUnion
-    category: CalibratedClassifierCV
-    severity: CalibratedClassifierCV
+class WordPart:
+    vocabulary: list[str]
+    idf: np.ndarray
+    weight: float
 
-    @classmethod
-    def fit(cls, lang: str, texts: list[str], categories: list[str], severities: list[str], hp: Hyperparams):
-        docs = tokenize(texts, lang)
-        featurizer = build_featurizer(lang, hp.cue_weight)
-        X = featurizer.fit_transform(docs)
-        cat = _classifier(hp.C_category, hp.seed).fit(X, categories)
-        sev = _classifier(hp.C_severity, hp.seed).fit(X, severities)
-        return cls(lang, featurizer, cat, sev)
-
-    def predict_proba(self, docs: list[TokenizedText]) -> tuple[np.ndarray, np.ndarray]:
-        fast = self.__dict__.get("_fast")
-        if fast is None:
-            fast = self.__dict__["_fast"] = (_FastUnion(self.featurizer), CalibratedLinear(self.category),
-                                             CalibratedLinear(self.severity))
-        union, cat, sev = fast
-        X = union.transform(docs)
-        return cat.predict_proba(X), sev.predict_proba(X)
-
-    def sklearn_predict_proba(self, docs: list[TokenizedText]) -> tuple[np.ndarray, np.ndarray]:
-        """The reference path, through scikit-learn's own estimators; tests hold the fast path to it."""
-        X = self.featurizer.transform(docs)
-        return self.category.predict_proba(X), self.severity.predict_proba(X)
-
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_fast"}
-
-
-class _FastUnion:
-    """FeatureUnion.transform without scikit-learn's per-call dispatch and input validation, which cost more
-    than the features of a short complaint. TF-IDF parts use the fitted vocabulary and idf directly; the result
-    equals scikit-learn's (tests hold it to that)."""
-
-    def __init__(self, union: FeatureUnion):
-        weights = union.transformer_weights or {}
-        self.parts = [(t, weights.get(name, 1.0), _term_counter(t) if isinstance(t, TfidfVectorizer) else None)
-                      for name, t in union.transformer_list]
+    def __post_init__(self):
+        self.ids = {t: j for j, t in enumerate(self.vocabulary)}
 
     def transform(self, docs: list[TokenizedText]) -> sparse.csr_matrix:
-        blocks = []
-        for t, w, count in self.parts:
-            b = _tfidf(t, count, docs) if count is not None else t.transform(docs)
-            blocks.append(b * w if w != 1.0 else b)
-        return sparse.hstack(blocks, format="csr")
+        rows = []
+        for doc in docs:
+            ix, vals = [], []
+            for term, n in Counter(word_ngrams(doc)).items():
+                j = self.ids.get(term)
+                if j is not None:
+                    ix.append(j)
+                    vals.append(n)
+            rows.append((np.asarray(ix, dtype=np.int32), np.asarray(vals, dtype=np.float64)))
+        return _l2_tfidf(rows, self.idf, len(self.vocabulary))
 
 
-def _term_counter(vec: TfidfVectorizer):
-    return _WordCachedCharCounts(vec) if vec.analyzer == "char_wb" else _TermCounts(vec)
-
-
-class _TermCounts:
-    def __init__(self, vec: TfidfVectorizer):
-        self.analyze, self.vocab = vec.build_analyzer(), vec.vocabulary_
-
-    def __call__(self, doc: TokenizedText) -> tuple[list[int], list[int]]:
-        indices, values = [], []
-        for feature, n in Counter(self.analyze(doc)).items():
-            j = self.vocab.get(feature)
-            if j is not None:
-                indices.append(j)
-                values.append(n)
-        return indices, values
-
-
-class _WordCachedCharCounts:
+@dataclass
+class CharPart:
     """char_wb n-grams never cross a space, so a text's counts are the sum of its words' counts, and words
-    repeat (Zipf): each word's vocabulary ids are computed once, with scikit-learn's own n-gram function, and
-    kept. English complaints run to hundreds of words and this is where most of their features come from."""
+    repeat (Zipf): each word's vocabulary ids are computed once and kept. English complaints run to hundreds of
+    words and this is where most of their features come from."""
 
+    vocabulary: list[str]
+    idf: np.ndarray
+    weight: float
+    ngram_range: tuple[int, int]
     MAX_WORDS = 200_000
     # Chinese has no spaces: its "words" are whole clauses that seldom repeat, so long ones are not kept.
     MAX_CACHED_LEN = 24
 
-    def __init__(self, vec: TfidfVectorizer):
-        self.preprocess, self.vocab = vec.build_preprocessor(), vec.vocabulary_
-        self.ngrams = vec._char_wb_ngrams
+    def __post_init__(self):
+        self.ids = {t: j for j, t in enumerate(self.vocabulary)}
         self.cache: dict[str, np.ndarray] = {}
 
-    def _ids(self, word: str) -> np.ndarray:
+    def _word_ids(self, word: str) -> np.ndarray:
         ids = self.cache.get(word)
         if ids is None:
-            vocab = self.vocab
-            ids = np.fromiter((vocab[g] for g in self.ngrams(word) if g in vocab), dtype=np.int32)
+            vocab = self.ids
+            lo, hi = self.ngram_range
+            ids = np.fromiter((vocab[g] for g in char_wb_ngrams(word, lo, hi) if g in vocab), dtype=np.int32)
             if len(word) <= self.MAX_CACHED_LEN:
                 if len(self.cache) >= self.MAX_WORDS:
                     self.cache.clear()
                 self.cache[word] = ids
         return ids
 
-    def __call__(self, doc: TokenizedText) -> tuple[np.ndarray, np.ndarray]:
-        words = self.preprocess(doc).split()
-        if not words:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
-        ids = np.concatenate([self._ids(w) for w in words])
-        return np.unique(ids, return_counts=True)
+    def transform(self, docs: list[TokenizedText]) -> sparse.csr_matrix:
+        rows = []
+        for doc in docs:
+            words = doc.text.lower().split()
+            if not words:
+                rows.append((np.empty(0, dtype=np.int32), np.empty(0)))
+                continue
+            ix, counts = np.unique(np.concatenate([self._word_ids(w) for w in words]), return_counts=True)
+            rows.append((ix.astype(np.int32), counts.astype(np.float64)))
+        return _l2_tfidf(rows, self.idf, len(self.vocabulary))
 
 
-def _tfidf(vec: TfidfVectorizer, count, docs: list[TokenizedText]) -> sparse.csr_matrix:
-    index_parts, value_parts = [], []
-    indptr = [0]
-    for doc in docs:
-        indices, values = count(doc)
-        index_parts.append(np.asarray(indices, dtype=np.int32))
-        value_parts.append(np.asarray(values, dtype=np.float64))
-        indptr.append(indptr[-1] + len(indices))
-    X = sparse.csr_matrix((np.concatenate(value_parts) if docs else np.empty(0),
-                           np.concatenate(index_parts) if docs else np.empty(0, dtype=np.int32), indptr),
-                          shape=(len(docs), len(vec.vocabulary_)))
-    X.sort_indices()
-    if vec.sublinear_tf:
-        np.log(X.data, X.data)
-        X.data += 1
-    if vec.use_idf:
-        X.data *= vec.idf_[X.indices]
-    if vec.norm == "l2":
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        X.data /= np.repeat(norms, np.diff(X.indptr))
-    elif vec.norm is not None:
-        raise ValueError(f"unsupported norm {vec.norm!r}")
-    return X
+@dataclass
+class CuePart:
+    features: list[str]
+    index: dict[str, list[int]]
+    joiner: str
+    weight: float
+
+    def __post_init__(self):
+        self.counter = CueCounter(self.index, len(self.features), self.joiner)
+
+    def transform(self, docs: list[TokenizedText]) -> sparse.csr_matrix:
+        return self.counter.transform(docs)
 
 
-class CalibratedLinear:
-    """The prediction of a fitted ``CalibratedClassifierCV(LinearSVC, method="sigmoid")`` as plain array maths.
+@dataclass
+class LinearTarget:
+    """A calibrated linear SVM (scikit-learn's ``CalibratedClassifierCV(LinearSVC, method="sigmoid")``) as
+    arrays: every fold's weights stacked in ``W`` so one sparse product scores all folds; the sigmoid, the
+    per-fold normalisation (uniform when every class gets 0) and the mean over folds follow scikit-learn's
+    ``_CalibratedClassifier.predict_proba`` for more than two classes."""
 
-    scikit-learn validates its input in every one of the ~30 small estimators inside (one LinearSVC and one
-    sigmoid per class per fold); for one complaint that costs several milliseconds, the product itself
-    microseconds. All folds' weights are stacked so one sparse product scores every fold at once; the sigmoid,
-    the per-fold normalisation (uniform when every class gets 0) and the mean over folds follow
-    ``sklearn.calibration._CalibratedClassifier.predict_proba`` for more than two classes.
-    """
-
-    def __init__(self, clf: CalibratedClassifierCV):
-        self.classes_ = clf.classes_
-        n = len(self.classes_)
-        if n < 3:
-            raise ValueError("CalibratedLinear handles three or more classes")
-        coefs, intercepts, a, b, columns = [], [], [], [], []
-        for fold, cc in enumerate(clf.calibrated_classifiers_):
-            if cc.method != "sigmoid":
-                raise ValueError(f"unsupported calibration {cc.method!r}")
-            est = cc.estimator
-            col = np.searchsorted(self.classes_, est.classes_)
-            coefs.append(est.coef_)
-            intercepts.append(est.intercept_)
-            a.extend(c.a_ for c in cc.calibrators)
-            b.extend(c.b_ for c in cc.calibrators)
-            columns.extend(fold * n + col)
-        self.folds = len(clf.calibrated_classifiers_)
-        self.W = np.ascontiguousarray(np.vstack(coefs).T)
-        self.intercept = np.concatenate(intercepts)
-        self.a, self.b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-        self.columns = np.asarray(columns)
+    classes: list[str]
+    folds: int
+    W: np.ndarray
+    intercept: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    columns: np.ndarray
 
     def predict_proba(self, X: sparse.csr_matrix) -> np.ndarray:
-        n = len(self.classes_)
+        n = len(self.classes)
         scores = np.asarray(X @ self.W) + self.intercept
         p = np.zeros((X.shape[0], self.folds * n))
         p[:, self.columns] = expit(-(self.a * scores + self.b))
@@ -221,11 +164,70 @@ class CalibratedLinear:
         p[(1.0 < p) & (p <= 1.0 + 1e-5)] = 1.0
         return p.mean(axis=1)
 
+    ARRAYS = ("W", "intercept", "a", "b", "columns")
+
+
+@dataclass
+class ArrayLanguageModel:
+    lang: str
+    words: WordPart
+    chars: CharPart
+    cues: CuePart
+    category: LinearTarget
+    severity: LinearTarget
+
+    def features(self, docs: list[TokenizedText]) -> sparse.csr_matrix:
+        blocks = []
+        for part in (self.words, self.chars, self.cues):
+            X = part.transform(docs)
+            blocks.append(X * part.weight if part.weight != 1.0 else X)
+        return sparse.hstack(blocks, format="csr")
+
+    def predict_proba(self, docs: list[TokenizedText]) -> tuple[np.ndarray, np.ndarray]:
+        X = self.features(docs)
+        return self.category.predict_proba(X), self.severity.predict_proba(X)
+
+    # ------------------------------------------------------------ persistence
+    def to_json(self) -> dict:
+        return {
+            "words": {"vocabulary": self.words.vocabulary, "weight": self.words.weight},
+            "chars": {"vocabulary": self.chars.vocabulary, "weight": self.chars.weight,
+                      "ngram_range": list(self.chars.ngram_range)},
+            "cues": {"features": self.cues.features, "index": self.cues.index, "joiner": self.cues.joiner,
+                     "weight": self.cues.weight},
+            "category": {"classes": self.category.classes, "folds": self.category.folds},
+            "severity": {"classes": self.severity.classes, "folds": self.severity.folds},
+        }
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {f"{self.lang}.words.idf": self.words.idf, f"{self.lang}.chars.idf": self.chars.idf}
+        for target in ("category", "severity"):
+            t = getattr(self, target)
+            out.update({f"{self.lang}.{target}.{name}": getattr(t, name) for name in LinearTarget.ARRAYS})
+        return out
+
+    @classmethod
+    def from_data(cls, lang: str, meta: dict, arrays) -> "ArrayLanguageModel":
+        def target(name: str) -> LinearTarget:
+            return LinearTarget(classes=list(meta[name]["classes"]), folds=int(meta[name]["folds"]),
+                                **{a: arrays[f"{lang}.{name}.{a}"] for a in LinearTarget.ARRAYS})
+
+        return cls(
+            lang=lang,
+            words=WordPart(meta["words"]["vocabulary"], arrays[f"{lang}.words.idf"], float(meta["words"]["weight"])),
+            chars=CharPart(meta["chars"]["vocabulary"], arrays[f"{lang}.chars.idf"], float(meta["chars"]["weight"]),
+                           tuple(meta["chars"]["ngram_range"])),
+            cues=CuePart(meta["cues"]["features"], meta["cues"]["index"], meta["cues"]["joiner"],
+                         float(meta["cues"]["weight"])),
+            category=target("category"),
+            severity=target("severity"),
+        )
+
 
 @dataclass
 class TriageModel:
     version: str
-    languages: dict[str, LanguageModel]
+    languages: dict[str, ArrayLanguageModel]
     meta: dict = field(default_factory=dict)
 
     def predict(self, texts: list[str], lang: str) -> list[tuple[str, float, str, float]]:
@@ -237,21 +239,45 @@ class TriageModel:
             return []
         lm = self.languages[lang]
         cat_p, sev_p = lm.predict_proba(docs)
-        cat_labels, sev_labels = lm.category.classes_, lm.severity.classes_
+        cat_labels, sev_labels = lm.category.classes, lm.severity.classes
         ci, si = cat_p.argmax(1), sev_p.argmax(1)
         return [
-            (str(cat_labels[c]), float(cat_p[i, c]), str(sev_labels[s]), float(sev_p[i, s]))
+            (cat_labels[c], float(cat_p[i, c]), sev_labels[s], float(sev_p[i, s]))
             for i, (c, s) in enumerate(zip(ci, si))
         ]
 
     def save(self, directory: Path, card: dict) -> dict:
+        """Writes the two artifacts and the card; evaluations already recorded in an existing card are kept,
+        under the model version they were measured on."""
+        directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / ARTIFACT_NAME
-        joblib.dump({"version": self.version, "languages": self.languages, "meta": self.meta}, path, compress=3)
-        card = {**card, "version": self.version, "artifact": ARTIFACT_NAME,
-                "artifact_sha256": sha256_file(path), "artifact_bytes": path.stat().st_size}
-        (directory / CARD_NAME).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        meta = {"format": FORMAT, "version": self.version, "meta": self.meta,
+                "languages": {lang: lm.to_json() for lang, lm in self.languages.items()}}
+        (directory / JSON_NAME).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        arrays: dict[str, np.ndarray] = {}
+        for lm in self.languages.values():
+            arrays.update(lm.to_arrays())
+        with open(directory / ARRAYS_NAME, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        previous = _earlier_evaluations(directory)
+        card = {**card, "version": self.version, "format": FORMAT,
+                "artifacts": {name: {"sha256": sha256_file(directory / name),
+                                     "bytes": (directory / name).stat().st_size} for name in ARTIFACTS}}
+        if previous:
+            card["earlier_evaluations"] = previous
+        write_card(directory, card)
         return card
+
+
+def _earlier_evaluations(directory: Path) -> dict:
+    try:
+        old = read_card(directory)
+    except ModelIntegrityError:
+        return {}
+    kept = dict(old.get("earlier_evaluations", {}))
+    if old.get("evaluations"):
+        kept[str(old.get("version", "unknown"))] = old["evaluations"]
+    return kept
 
 
 def sha256_file(path: Path) -> str:
@@ -262,8 +288,12 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def write_card(directory: Path, card: dict) -> None:
+    (Path(directory) / CARD_NAME).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def read_card(directory: Path) -> dict:
-    card_path = directory / CARD_NAME
+    card_path = Path(directory) / CARD_NAME
     if not card_path.is_file():
         raise ModelIntegrityError(f"no model card at {card_path}; train a model with `complaint-triage train`")
     try:
@@ -275,23 +305,32 @@ def read_card(directory: Path) -> dict:
 def load_model(directory: Path) -> TriageModel:
     directory = Path(directory)
     card = read_card(directory)
-    path = directory / card.get("artifact", ARTIFACT_NAME)
-    if not path.is_file():
-        raise ModelIntegrityError(f"model artifact {path} is missing")
-    actual = sha256_file(path)
-    if actual != card.get("artifact_sha256"):
+    if card.get("format") != FORMAT:
         raise ModelIntegrityError(
-            f"model artifact {path} has sha256 {actual[:12]}…, but {directory / CARD_NAME} expects "
-            f"{str(card.get('artifact_sha256'))[:12]}…; refusing to load an unverified file"
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", InconsistentVersionWarning)
-        try:
-            blob = joblib.load(path)
-        except InconsistentVersionWarning as e:
-            raise ModelIntegrityError(f"{path} was trained with another scikit-learn version: {e}") from e
-    model = TriageModel(version=blob["version"], languages=blob["languages"], meta=blob.get("meta", {}))
-    for lm in model.languages.values():
-        if set(lm.category.classes_) - set(CATEGORIES) or set(lm.severity.classes_) - set(SEVERITIES):
-            raise ModelIntegrityError(f"{path} predicts labels outside the contract")
-    return model
+            f"{directory / CARD_NAME} describes a model of format {card.get('format')!r}; this version of "
+            f"complaint-triage reads format {FORMAT}: retrain with `complaint-triage train`")
+    for name in ARTIFACTS:
+        path = directory / name
+        if not path.is_file():
+            raise ModelIntegrityError(f"model artifact {path} is missing")
+        expected = str(card.get("artifacts", {}).get(name, {}).get("sha256"))
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ModelIntegrityError(
+                f"model artifact {path} has sha256 {actual[:12]}…, but {directory / CARD_NAME} expects "
+                f"{expected[:12]}…; refusing to load an unverified file")
+    try:
+        meta = json.loads((directory / JSON_NAME).read_text(encoding="utf-8"))
+        with np.load(directory / ARRAYS_NAME, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        languages = {lang: ArrayLanguageModel.from_data(lang, m, arrays) for lang, m in meta["languages"].items()}
+    except (KeyError, ValueError, TypeError) as e:
+        raise ModelIntegrityError(f"model in {directory} is malformed: {e!r}") from e
+    for lm in languages.values():
+        if set(lm.category.classes) - set(CATEGORIES) or set(lm.severity.classes) - set(SEVERITIES):
+            raise ModelIntegrityError(f"{directory} predicts labels outside the contract")
+    return TriageModel(version=meta["version"], languages=languages, meta=meta.get("meta", {}))
+
+
+def hyperparams_dict(hp: Hyperparams) -> dict:
+    return asdict(hp)

@@ -23,7 +23,7 @@ def _build(lang: str) -> Language:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
-        from triage.lexicon import all_zh_phrases
+        from complaint_triage.triage.lexicon import all_zh_phrases
 
         for phrase in all_zh_phrases():
             jieba.add_word(phrase, freq=200_000)

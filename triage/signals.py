@@ -19,61 +19,12 @@ from pydantic import BaseModel, Field
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
-from triage.lexicon import signal_lexicon
-from triage.nlp import get_nlp
+from complaint_triage.contract import SIGNAL_FLAGS, Amount, DateMention, SignalHit, Signals
+from complaint_triage.triage.lexicon import signal_lexicon
+from complaint_triage.triage.nlp import get_nlp
 
-FLAG_SIGNALS = (
-    "refund_request",
-    "media_threat",
-    "media_exposure",
-    "legal_threat",
-    "legal_action_filed",
-    "regulator_threat",
-    "injury",
-    "repeat",
-    "collective",
-    "extreme_action",
-)
+FLAG_SIGNALS = SIGNAL_FLAGS
 _NEGATION_WINDOW = 3
-
-
-class Amount(BaseModel):
-    value: float
-    currency: str | None
-    text: str
-
-
-class DateMention(BaseModel):
-    text: str
-    date: dt.date | None = Field(description="resolved against the complaint's received date; null when redacted")
-
-
-class SignalHit(BaseModel):
-    signal: str
-    text: str
-    start: int
-    end: int
-
-
-class Signals(BaseModel):
-    """What the text revealed. Booleans are true when at least one non-negated cue matched."""
-
-    amount: float | None = None
-    currency: str | None = None
-    amounts: list[Amount] = []
-    dates: list[DateMention] = []
-    incident_date: date | None = None
-    refund_request: bool = False
-    media_threat: bool = False
-    media_exposure: bool = False
-    legal_threat: bool = False
-    legal_action_filed: bool = False
-    regulator_threat: bool = False
-    injury: bool = False
-    repeat: bool = False
-    collective: bool = False
-    extreme_action: bool = False
-    evidence: list[SignalHit] = []
 
 
 # ---------------------------------------------------------------- amounts

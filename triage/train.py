@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -14,9 +16,12 @@ from sklearn.metrics import f1_score, recall_score
 from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
-from triage.corpus import CorpusItem, corpus_hash
-from triage.labels import CATEGORIES, LANGUAGES, SEVERITIES
-from triage.model import Hyperparams, LanguageModel, TriageModel
+from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
+from complaint_triage.triage.corpus import CorpusItem, corpus_hash
+from complaint_triage.triage.features import tokenize
+from complaint_triage.triage.fit import LanguageModel
+from complaint_triage.triage.lexicon import lexicon_hash
+from complaint_triage.triage.model import FORMAT, Hyperparams, TriageModel
 
 
 def _by_lang(items: list[CorpusItem], lang: str):
@@ -37,11 +42,10 @@ def cross_validate(items: list[CorpusItem], hp: Hyperparams, folds: int, bar: tq
             lm = LanguageModel.fit(
                 lang, [texts[i] for i in train_idx], [cats[i] for i in train_idx], [sevs[i] for i in train_idx], hp
             )
-            from triage.features import tokenize
-
-            cp, sp = lm.predict_proba(tokenize([texts[i] for i in test_idx], lang))
-            pred_c[test_idx] = lm.category.classes_[cp.argmax(1)]
-            pred_s[test_idx] = lm.severity.classes_[sp.argmax(1)]
+            arrays = lm.to_arrays()
+            cp, sp = arrays.predict_proba(tokenize([texts[i] for i in test_idx], lang))
+            pred_c[test_idx] = np.asarray(arrays.category.classes)[cp.argmax(1)]
+            pred_s[test_idx] = np.asarray(arrays.severity.classes)[sp.argmax(1)]
             if bar:
                 bar.update(1)
         out[lang] = {
@@ -75,9 +79,9 @@ def train(
         cv = cross_validate(cv_items, hp, cv_folds, bar) if cv_folds > 1 else {}
         models = {}
         for lang in langs:
-            models[lang] = LanguageModel.fit(lang, *_by_lang(items, lang), hp)
+            models[lang] = LanguageModel.fit(lang, *_by_lang(items, lang), hp).to_arrays()
             bar.update(1)
-    version = f"triage-{digest[:10]}"
+    version = model_version(digest, hp)
     counts: dict[str, dict[str, int]] = {}
     for it in items:
         key = f"{it.lang}/{it.category}/{it.severity}"
@@ -97,7 +101,18 @@ def train(
         "cross_validation": {"folds": cv_folds, "scores": cv},
         "evaluations": {},
     }
+    card["lexicon_sha256"] = lexicon_hash()
     return TriageModel(version=version, languages=models, meta={"corpus_sha256": digest}), card
+
+
+def model_version(corpus_digest: str, hp: Hyperparams) -> str:
+    """Changes when the corpus, the lexicons (they shape both tokens and cue features), the hyperparameters or
+    the saved format change; the same inputs always give the same version."""
+    h = hashlib.sha256()
+    for part in (corpus_digest, lexicon_hash(), json.dumps(asdict(hp), sort_keys=True), str(FORMAT)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return f"triage-{h.hexdigest()[:10]}"
 
 
 def train_and_save(items: list[CorpusItem], out_dir: Path, **kw) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from triage.labels import Category, Lang, Severity
+from complaint_triage.contract import Category, Lang, Severity
 
 CORPUS_DIR = Path(__file__).parent / "data"
 

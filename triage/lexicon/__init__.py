@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -32,3 +33,12 @@ def all_zh_phrases() -> set[str]:
         for entry in group.values():
             phrases.update(entry.get("zh", []))
     return {p for p in phrases if len(p) > 1}
+
+
+def lexicon_hash() -> str:
+    """sha256 over the lexicon files, part of the model version."""
+    h = hashlib.sha256()
+    for path in sorted(_DIR.glob("*.toml")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()

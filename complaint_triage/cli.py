@@ -10,14 +10,14 @@ from typing import IO, Iterator
 import click
 from pydantic import ValidationError
 
-from rules.schema import Complaint, describe_errors
-from triage.corpus import CORPUS_DIR, CorpusError, load_corpus
+from complaint_triage.contract import Complaint, describe_errors
+from complaint_triage.triage.corpus import CORPUS_DIR, CorpusError, load_corpus
 
 DECIDE_CHUNK = 256
 
 
 def _default_model_dir() -> Path:
-    from triage.analyzer import default_model_dir
+    from complaint_triage.triage.analyzer import default_model_dir
 
     return default_model_dir()
 
@@ -31,8 +31,10 @@ def main() -> None:
 @main.command()
 @click.option("--corpus", "corpus_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=CORPUS_DIR, show_default=True, help="Directory of authored *.jsonl corpus files.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write triage.joblib and model_card.json (default: the shipped models/).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("model"),
+              show_default=True, help="Where to write model.json, model.npz and model_card.json.")
+@click.option("--replace-shipped", is_flag=True,
+              help="Allow --out to be the model shipped inside the package (for maintainers cutting a release).")
 @click.option("--cv", "cv_folds", type=click.IntRange(0, 20), default=5, show_default=True,
               help="Cross-validation folds for the model card (0 skips). With --with-feedback, on the "
                    "authored corpus only: repeated corrections would sit in both train and test folds.")
@@ -44,14 +46,14 @@ def main() -> None:
 @click.option("--feedback-weight", type=click.IntRange(min=1), default=None, metavar="N",
               help="Repeat each correction N times (default 3): a few hundred agent corrections would "
                    "otherwise be drowned by the ~5,800 authored items.")
-def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quiet: bool,
+def train(corpus_dir: Path, out_dir: Path, replace_shipped: bool, cv_folds: int, seed: int, quiet: bool,
           feedback_url: str | None, feedback_weight: int | None) -> None:
     """Train the category and severity models from the corpus, and optionally agents' corrections.
 
     Example: complaint-triage train --out /tmp/model --cv 0 --with-feedback sqlite:///triage.db
     """
-    from triage.model import Hyperparams
-    from triage.train import train as run_train
+    from complaint_triage.triage.model import Hyperparams
+    from complaint_triage.triage.train import train as run_train
 
     if feedback_weight is not None and feedback_url is None:
         raise click.UsageError("--feedback-weight needs --with-feedback DATABASE_URL")
@@ -59,12 +61,16 @@ def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quie
         items = load_corpus(corpus_dir)
     except CorpusError as e:
         raise click.ClickException(str(e)) from e
-    out_dir = out_dir or _default_model_dir()
+    from complaint_triage.models import SHIPPED_MODEL_DIR
+
+    if out_dir.resolve() == SHIPPED_MODEL_DIR and not replace_shipped:
+        raise click.UsageError(f"--out {out_dir} is the model shipped with the package; write elsewhere, or add "
+                               "--replace-shipped if you mean to replace it")
     hp = Hyperparams(seed=seed)
     if feedback_url is None:
         model, card = run_train(items, hp=hp, cv_folds=cv_folds, progress=not quiet)
     else:
-        from service.feedback import DEFAULT_WEIGHT
+        from complaint_triage.service.feedback import DEFAULT_WEIGHT
 
         weight = feedback_weight or DEFAULT_WEIGHT
         fb = _read_feedback(feedback_url)
@@ -86,14 +92,15 @@ def train(corpus_dir: Path, out_dir: Path | None, cv_folds: int, seed: int, quie
                             "category_changed": summary.category_changed,
                             "severity_changed": summary.severity_changed}
     card = model.save(out_dir, card)
-    click.echo(f"wrote {out_dir / card['artifact']} ({card['artifact_bytes'] / 1e6:.1f} MB), version {card['version']}")
+    size = sum(a["bytes"] for a in card["artifacts"].values())
+    click.echo(f"wrote {out_dir} ({size / 1e6:.1f} MB), version {card['version']}")
     for lang, s in card["cross_validation"]["scores"].items():
         click.echo(f"  {lang}: {cv_folds}-fold CV category macro-F1 {s['category_macro_f1']:.3f}, severity macro-F1 "
                    f"{s['severity_macro_f1']:.3f}, critical recall {s['critical_recall']:.3f}")
 
 
 def _read_feedback(url: str):
-    from service.feedback import FeedbackError, read_feedback
+    from complaint_triage.service.feedback import FeedbackError, read_feedback
 
     try:
         return read_feedback(url)
@@ -125,9 +132,9 @@ def evaluate(data: Path | None, labels: Path | None, feedback_url: str | None, m
 
     Example: complaint-triage evaluate --feedback sqlite:///triage.db --compare /tmp/retrained
     """
-    from triage.analyzer import Triage
-    from triage.evaluate import EvalInputError, EvalRow, evaluate as run_eval, format_report, read_eval_rows
-    from triage.model import ModelIntegrityError, read_card
+    from complaint_triage.triage.analyzer import Triage
+    from complaint_triage.triage.evaluate import EvalInputError, EvalRow, evaluate as run_eval, format_report, read_eval_rows
+    from complaint_triage.triage.model import CARD_NAME, ModelIntegrityError, read_card, write_card
 
     if (data is None) == (feedback_url is None):
         raise click.UsageError("give either DATA (a JSON lines file) or --feedback DATABASE_URL"
@@ -162,7 +169,7 @@ def evaluate(data: Path | None, labels: Path | None, feedback_url: str | None, m
         report = reports[0]
         click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_report(report))
     else:
-        from service.feedback import compare_reports, format_comparison
+        from complaint_triage.service.feedback import compare_reports, format_comparison
 
         deltas = compare_reports(*reports)
         if as_json:
@@ -172,11 +179,10 @@ def evaluate(data: Path | None, labels: Path | None, feedback_url: str | None, m
             click.echo(format_comparison(*reports, deltas, (str(model_dir), str(compare_dir))))
     if record:
         for (directory, _), report in zip(models, reports):
-            card_path = directory / "model_card.json"
             card = read_card(directory)
             card.setdefault("evaluations", {})[record] = report
-            card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            click.echo(f"recorded as evaluations.{record} in {card_path}", err=True)
+            write_card(directory, card)
+            click.echo(f"recorded as evaluations.{record} in {directory / CARD_NAME}", err=True)
 
 
 def _numbered_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
@@ -186,9 +192,9 @@ def _numbered_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
 
 
 def _load_decider(model_dir: Path | None, policy_dir: Path | None):
-    from rules.policy import PolicyError
-    from service.pipeline import Decider
-    from triage.model import ModelIntegrityError
+    from complaint_triage.rules.policy import PolicyError
+    from complaint_triage.pipeline import Decider
+    from complaint_triage.triage.model import ModelIntegrityError
 
     try:
         return Decider(model_dir=model_dir, policy_dir=policy_dir)
@@ -248,9 +254,9 @@ def decide(text: str | None, model_dir: Path | None, policy_dir: Path | None, ex
 
 def _register_commands() -> None:
     """Commands with heavy imports live in their own modules; registering them here keeps --help fast."""
-    from batch.cli import batch
-    from batch.cli_report import report
-    from service.cli_serve import serve
+    from complaint_triage.batch.cli import batch
+    from complaint_triage.batch.cli_report import report
+    from complaint_triage.service.cli_serve import serve
 
     for command in (serve, batch, report):
         main.add_command(command)
@@ -277,7 +283,7 @@ def rules_test(cases: Path, policy_dir: Path | None, model_dir: Path | None) -> 
 
     Example: complaint-triage rules test tests/policy_cases.jsonl --policy my-policy/
     """
-    from service.policy_cases import CaseError, read_cases, run_cases
+    from complaint_triage.policy_cases import CaseError, read_cases, run_cases
 
     decider = _load_decider(model_dir, policy_dir)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from rules.schema import Complaint
+from complaint_triage.contract import Complaint
 
 
 class Case(BaseModel):

@@ -5,42 +5,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
-from rules.decide import Escalation, FiredRule, PlanStep, PolicyDecider, PolicyOutcome, Refund
-from rules.facts import Facts
-from rules.policy import load_policy
-from rules.schema import CategoryOut, Complaint, SeverityOut
-from triage.analyzer import Triage, TriageResult
-from triage.signals import Signals
+from complaint_triage.contract import CategoryOut, Complaint, Decision, SeverityOut, Versions
+from complaint_triage.rules.decide import PolicyDecider, PolicyOutcome
+from complaint_triage.rules.facts import Facts
+from complaint_triage.rules.policy import load_policy
+from complaint_triage.triage.analyzer import Triage, TriageResult
 
 
-class Versions(BaseModel):
-    model: str
-    policy: str
-
-
-class Decision(BaseModel):
-    id: str
-    language: str | None
-    category: CategoryOut
-    severity: SeverityOut
-    signals: Signals
-    department: str
-    also_notify: list[str]
-    exclude_handlers: list[str]
-    escalation: Escalation
-    refund: Refund
-    plan: list[PlanStep]
-    needs_review: bool
-    rules_fired: list[str]
-    versions: Versions
-    received_at: datetime | None = None
-    explanation: list[FiredRule] | None = Field(
-        default=None, exclude=True, description="asked for with explain=True; never serialized with the decision")
 
 
 def build_facts(c: Complaint, r: TriageResult) -> Facts:
