@@ -131,6 +131,8 @@ class RulesEngine:
         self._keys = {stage: k for stage, k in keys.items() if cache and k.usable}
         self._cache: dict[tuple, tuple[Rule, ...]] = {}
         self.cache_hits = 0
+        # Facts durable_rules itself evaluated (not answered from the cache): what tests of the engine count.
+        self.engine_calls = 0
 
     def _recorder(self, name: str):
         def record(c):
@@ -161,6 +163,7 @@ class RulesEngine:
         ruleset = self._ruleset_names[stage]
         fact = {**fact, "sid": rid, "id": rid, "rid": rid}
         with _ENGINE_LOCK:
+            self.engine_calls += 1
             self._fired[rid] = []
             try:
                 try:

@@ -74,7 +74,7 @@ GOLDEN = [
                                             "also_notify": ["public_relations", "legal", "management"]}),
     ("combined_crisis", case("我们已经起诉了,这是第三次投诉", severity="medium", affected_customers=4),
      {"escalation.level": 3, "severity.label": "critical"}),
-    ("critical_stays", case(severity="critical"), {"severity.label": "critical", "severity.model_label": None}),
+    ("critical_stays", case(severity="critical"), {"severity.label": "critical"}),
     # refund rows and their order
     ("refund_not_requested", case(category="delivery", refund_requested=False), {"refund.eligibility": "not_requested"}),
     ("refund_billing_category_applies", case(refund_requested=False), {"refund.eligibility": "needs_verification"}),
@@ -142,14 +142,20 @@ def lookup(decision: dict, key: str):
 def test_golden(decider, name, complaint, expected):
     d = decider.decide(Complaint(**complaint)).model_dump(mode="json")
     for key, want in expected.items():
-        if key == "severity.model_label":
-            continue
         got = lookup(d, key)
         if isinstance(want, list):
             assert sorted(got) == sorted(want), (key, got)
         else:
             assert got == want, (key, got)
     assert d["rules_fired"], "every decision names the rules behind it"
+
+
+@pytest.mark.parametrize("text", [EN_BILL, ZH_BILL, "The heater caught fire and burned my hand."])
+def test_an_override_keeps_the_models_own_severity_beside_it(decider, text):
+    """``severity.model_label`` is what the model said, whatever the agent's override or the escalation floor."""
+    model_says = decider.triage.analyze(text).severity.label
+    d = decider.decide(Complaint(**case(text, severity="critical")))
+    assert d.severity.label == "critical" and d.severity.model_label == model_says
 
 
 @pytest.mark.parametrize("text, lang", [(EN_BILL, "en"), (ZH_BILL, "zh")])
@@ -200,11 +206,14 @@ def policy_decider():
 
 
 @pytest.mark.parametrize("confidence, amount", [(7.9e-06, None), (5e-324, 5e-324), (0.5, 1e20), (0.9, 1e300)])
-def test_numbers_python_writes_with_an_exponent_are_accepted(policy_decider, confidence, amount):
-    """durable_rules cannot parse 8e-06 or 1e+20 (error 204): the engine must never hand it such a number."""
+def test_numbers_python_writes_with_an_exponent_are_accepted(confidence, amount):
+    """durable_rules cannot parse 8e-06 or 1e+20 (error 204): the engine must never hand it such a number.
+    Uncached, so every stage's fact reaches durable_rules' parser."""
+    decider = PolicyDecider(cache=False)
     facts = Facts(category="billing", category_confidence=confidence, severity="medium", amount=amount,
                   language_supported=True)
-    assert policy_decider.decide(facts).department
+    assert decider.decide(facts).department
+    assert decider.engine.engine_calls == 3
 
 
 @settings(max_examples=150, deadline=None)
@@ -292,33 +301,40 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * 4096 / 1e6
 
 
-def test_no_state_left_behind(policy_decider):
-    """Flat memory: durable_rules keeps ~8 KB per fact never retracted, i.e. 160 MB over these 20,000 calls.
+@pytest.mark.slow
+def test_no_state_left_behind():
+    """Flat memory: durable_rules keeps ~8 KB per fact never retracted, i.e. ~120 MB over these 15,000 facts.
+    The cache is off and every fact differs, so each one is asserted and retracted in durable_rules itself.
 
-    bench/rules_bench.py runs the same check over 100,000 decisions (measured: 36.6 → 37.3 MB).
+    bench/rules_bench.py runs the same check over 100,000 decisions.
     """
-    facts = base_facts(amount=50, prior_complaints=1)
-    for _ in range(5_000):
-        policy_decider.decide(facts)
+    decider = PolicyDecider(cache=False)
+    for i in range(1_000):
+        decider.decide(base_facts(amount=float(i), prior_complaints=i % 3))
     before = rss_mb()
-    for _ in range(20_000):
-        policy_decider.decide(facts)
+    for i in range(5_000):
+        decider.decide(base_facts(amount=1_000.0 + i, prior_complaints=i % 3, severity=("low", "high")[i % 2]))
+    assert decider.engine.engine_calls == 6_000 * 3
     assert rss_mb() - before < 8, (before, rss_mb())
-    assert not policy_decider.engine._fired
+    assert not decider.engine._fired
 
 
 def test_concurrent_decisions_are_independent(policy_decider):
+    """Threads share one uncached decider, so every decision runs through durable_rules while others do."""
+    decider = PolicyDecider(cache=False)
     cases = [base_facts(severity=sev, amount=amt, prior_complaints=p)
              for sev in ("low", "medium", "high", "critical") for amt in (10.0, 500.0, 5000.0) for p in (0, 2)]
     expected = [policy_decider.decide(f).model_dump() for f in cases]
     work = cases * 40
+    calls_before = decider.engine.engine_calls
 
     def run(i):
-        return i % len(cases), policy_decider.decide(work[i]).model_dump()
+        return i % len(cases), decider.decide(work[i]).model_dump()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         for idx, got in pool.map(run, range(len(work))):
             assert got == expected[idx]
+    assert decider.engine.engine_calls - calls_before == len(work) * 3
     assert threading.active_count() < 20
 
 
