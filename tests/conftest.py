@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -9,7 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 REALWORLD = SHARED / "realworld"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# The PostgreSQL the storage tests use; TRIAGE_REQUIRE_POSTGRES=1 (CI) turns "no server answers" from a skip
+# into a failure, so a green run cannot silently have skipped every PostgreSQL test.
+PG_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("TRIAGE_REQUIRE_POSTGRES") == "1"
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +70,10 @@ def _pg_store():
         store.ping()
     except Exception as e:  # noqa: BLE001 - any connection failure means "no server here"
         store.engine.dispose()
-        pytest.skip(f"no PostgreSQL at {PG_URL}: {type(e).__name__}")
+        message = f"no PostgreSQL at {PG_URL}: {type(e).__name__}"
+        if REQUIRE_PG:
+            pytest.fail(message + " (TRIAGE_REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
     return store
 
 
