@@ -271,19 +271,22 @@ def rules() -> None:
 
 
 @rules.command("test")
-@click.argument("cases", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("cases", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-def rules_test(cases: Path, policy_dir: Path | None, model_dir: Path | None) -> None:
+def rules_test(cases: Path | None, policy_dir: Path | None, model_dir: Path | None) -> None:
     """Run a table of cases against a policy and report every mismatch.
 
     CASES is JSON lines of {"name": ..., "input": {complaint}, "expect": {"department": "billing",
     "escalation.level": 2, "refund.eligibility": "eligible", "also_notify": ["legal"], ...}}. Give the category
-    and severity in the input to test the policy alone, independent of the model.
+    and severity in the input to test the policy alone, independent of the model. Without CASES, the default
+    policy's own table runs (shipped as rules/examples/cases.jsonl: copy it to start yours).
 
-    Example: complaint-triage rules test tests/policy_cases.jsonl --policy my-policy/
+    Example: complaint-triage rules test --policy my-policy/
     """
-    from complaint_triage.policy_cases import CaseError, read_cases, run_cases
+    from complaint_triage.policy_cases import EXAMPLE_CASES, CaseError, read_cases, run_cases
+
+    cases = cases or EXAMPLE_CASES
 
     decider = _load_decider(model_dir, policy_dir)
     try:

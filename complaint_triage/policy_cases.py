@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from complaint_triage.contract import Complaint
+from complaint_triage.rules.policy import DEFAULT_POLICY_DIR
+
+EXAMPLE_CASES = DEFAULT_POLICY_DIR / "examples" / "cases.jsonl"
 
 
 class Case(BaseModel):

@@ -26,7 +26,7 @@ ALLOWED = {
     "complaint_triage.pipeline": {"contract", "triage", "rules"},
     "complaint_triage.service": {"contract", "masking", "pipeline", "triage", "rules", "models"},
     "complaint_triage.batch": {"contract", "masking", "pipeline", "triage", "rules", "models"},
-    "complaint_triage.policy_cases": {"contract", "pipeline"},
+    "complaint_triage.policy_cases": {"contract", "pipeline", "rules"},
     "complaint_triage.cli": {"*"},
     "complaint_triage": set(),  # __init__
 }
