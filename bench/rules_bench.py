@@ -11,10 +11,10 @@ import random
 import time
 from pathlib import Path
 
-from complaint_triage.rules.decide import PolicyDecider
-from complaint_triage.rules.facts import Facts
 from complaint_triage.contract import Complaint
 from complaint_triage.pipeline import Decider
+from complaint_triage.rules.decide import PolicyDecider
+from complaint_triage.rules.facts import Facts
 from complaint_triage.triage.corpus import load_corpus
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import click
 from pydantic import ValidationError
@@ -133,7 +134,8 @@ def evaluate(data: Path | None, labels: Path | None, feedback_url: str | None, m
     Example: complaint-triage evaluate --feedback sqlite:///triage.db --compare /tmp/retrained
     """
     from complaint_triage.triage.analyzer import Triage
-    from complaint_triage.triage.evaluate import EvalInputError, EvalRow, evaluate as run_eval, format_report, read_eval_rows
+    from complaint_triage.triage.evaluate import EvalInputError, EvalRow, format_report, read_eval_rows
+    from complaint_triage.triage.evaluate import evaluate as run_eval
     from complaint_triage.triage.model import CARD_NAME, ModelIntegrityError, read_card, write_card
 
     if (data is None) == (feedback_url is None):
@@ -192,8 +194,8 @@ def _numbered_lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
 
 
 def _load_decider(model_dir: Path | None, policy_dir: Path | None):
-    from complaint_triage.rules.policy import PolicyError
     from complaint_triage.pipeline import Decider
+    from complaint_triage.rules.policy import PolicyError
     from complaint_triage.triage.model import ModelIntegrityError
 
     try:

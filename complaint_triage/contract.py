@@ -90,7 +90,7 @@ class Complaint(BaseModel):
             raise ValueError("text is blank")
         return v
 
-    def with_defaults(self) -> "Complaint":
+    def with_defaults(self) -> Complaint:
         """A copy with the generated id and the received time filled in, so a stored decision is reproducible."""
         received = self.received_at or datetime.now(timezone.utc)
         if received.tzinfo is None:

@@ -14,8 +14,6 @@ from complaint_triage.rules.policy import load_policy
 from complaint_triage.triage.analyzer import Triage, TriageResult
 
 
-
-
 def build_facts(c: Complaint, r: TriageResult) -> Facts:
     """The contract's input fields win over what the text suggests; the text fills in what they leave open."""
     s = r.signals

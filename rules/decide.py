@@ -15,7 +15,6 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from complaint_triage.contract import Escalation, FiredRule, PlanStep, Refund
-
 from complaint_triage.rules.engine import RulesEngine
 from complaint_triage.rules.facts import Facts
 from complaint_triage.rules.policy import Policy, Rule, load_policy

@@ -15,9 +15,9 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
 from complaint_triage.service.store import LabelledFeedback, Store
 from complaint_triage.triage.corpus import CorpusItem
-from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
 
 FEEDBACK_INDUSTRY = "other"
 FEEDBACK_STYLE = "feedback"

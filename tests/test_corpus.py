@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from complaint_triage.triage.corpus.provenance import overlaps
 from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
+from complaint_triage.triage.corpus.provenance import overlaps
 
 MIN_PER_LANGUAGE = 2500
 MIN_PER_CELL = 10

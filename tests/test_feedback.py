@@ -120,8 +120,8 @@ def slice_corpus(tmp_path_factory, small_slice):
 def feedback_db(tmp_path_factory, small_model_dir):
     """A service database as the API leaves it: decisions by the slice model, then agents' corrections."""
     from complaint_triage.contract import Complaint
-    from complaint_triage.service.api import to_record
     from complaint_triage.pipeline import Decider
+    from complaint_triage.service.api import to_record
 
     decider = Decider(model_dir=small_model_dir)
     path = tmp_path_factory.mktemp("db") / "triage.db"

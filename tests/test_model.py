@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
+from complaint_triage.contract import CATEGORIES, SEVERITIES
 from complaint_triage.triage.analyzer import Triage
 from complaint_triage.triage.evaluate import EvalRow, evaluate
-from complaint_triage.contract import CATEGORIES, SEVERITIES
 from complaint_triage.triage.model import ModelIntegrityError, load_model
 
 

@@ -27,9 +27,15 @@ from complaint_triage.batch.report import (
     render_markdown,
     write_report,
 )
-from complaint_triage.contract import Decision, Escalation, Refund, Signals, Versions
-from complaint_triage.contract import CategoryOut, SeverityOut
-
+from complaint_triage.contract import (
+    CategoryOut,
+    Decision,
+    Escalation,
+    Refund,
+    SeverityOut,
+    Signals,
+    Versions,
+)
 from complaint_triage.triage.signals import FLAG_SIGNALS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from complaint_triage.contract import Complaint
+from complaint_triage.policy_cases import field_value
 from complaint_triage.rules.decide import PolicyDecider
 from complaint_triage.rules.facts import Facts
 from complaint_triage.rules.policy import PolicyError, load_policy
-from complaint_triage.contract import Complaint
-from complaint_triage.policy_cases import field_value
 
 EN_BILL = "I was charged twice for my monthly plan."
 ZH_BILL = "这个月话费被重复扣了两次。"

@@ -100,9 +100,10 @@ def test_the_installed_wheel_serves_outside_the_checkout(installed, outside):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
                     if r.status == 200:
                         break
-            except OSError:
+            except OSError as e:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(server.stderr.read().decode() if server.poll() is not None else "timeout")
+                    why = server.stderr.read().decode() if server.poll() is not None else "timeout"
+                    raise AssertionError(why) from e
                 time.sleep(0.5)
         body = json.dumps({"id": "w1", "text": "热水器漏电，孩子被电了一下"}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/triage", data=body,

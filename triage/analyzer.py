@@ -15,10 +15,10 @@ from typing import Literal
 from pydantic import BaseModel
 from spacy.tokens import Doc
 
+from complaint_triage.contract import Signals
 from complaint_triage.triage.features import from_doc, make_docs
 from complaint_triage.triage.language import detect_language
 from complaint_triage.triage.model import TriageModel, load_model
-from complaint_triage.contract import Signals
 from complaint_triage.triage.signals import extract_signals
 
 MODEL_DIR_ENV = "TRIAGE_MODEL_DIR"

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from complaint_triage.triage.analyzer import Triage
 from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
+from complaint_triage.triage.analyzer import Triage
 
 
 class EvalRow(BaseModel):

@@ -11,10 +11,9 @@ what words people use for each kind of problem, not what happened to be written 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse

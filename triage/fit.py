@@ -18,9 +18,21 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from complaint_triage.triage.features import (
-    CueCounter, TokenizedText, build_cue_index, raw_text, tokenize, word_ngrams,
+    CueCounter,
+    TokenizedText,
+    build_cue_index,
+    raw_text,
+    tokenize,
+    word_ngrams,
 )
-from complaint_triage.triage.model import ArrayLanguageModel, CharPart, CuePart, Hyperparams, LinearTarget, WordPart
+from complaint_triage.triage.model import (
+    ArrayLanguageModel,
+    CharPart,
+    CuePart,
+    Hyperparams,
+    LinearTarget,
+    WordPart,
+)
 
 
 class LexiconCues(BaseEstimator, TransformerMixin):

@@ -207,7 +207,7 @@ class ArrayLanguageModel:
         return out
 
     @classmethod
-    def from_data(cls, lang: str, meta: dict, arrays) -> "ArrayLanguageModel":
+    def from_data(cls, lang: str, meta: dict, arrays) -> ArrayLanguageModel:
         def target(name: str) -> LinearTarget:
             return LinearTarget(classes=list(meta[name]["classes"]), folds=int(meta[name]["folds"]),
                                 **{a: arrays[f"{lang}.{name}.{a}"] for a in LinearTarget.ARRAYS})

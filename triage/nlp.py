@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import lru_cache
+from functools import cache
 
 import spacy
 from spacy.language import Language
@@ -17,7 +17,7 @@ from spacy.language import Language
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _build(lang: str) -> Language:
     if lang == "zh":
         import jieba

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _DIR = Path(__file__).parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def signal_lexicon() -> dict:
     with open(_DIR / "signals.toml", "rb") as f:
         return tomllib.load(f)
 
 
-@lru_cache(maxsize=None)
+@cache
 def cue_lexicon() -> dict:
     with open(_DIR / "cues.toml", "rb") as f:
         return tomllib.load(f)
