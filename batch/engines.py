@@ -7,6 +7,7 @@ handling are written once. Each loads the model and the policy once per worker b
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -58,7 +59,7 @@ def dask_cluster(spec: WorkerSpec, workers: int, scheduler: str | None) -> Itera
     cluster = None
     try:
         if scheduler:
-            client = Client(scheduler, timeout="30s")
+            client = Client(scheduler, timeout=os.environ.get("TRIAGE_DASK_CONNECT_TIMEOUT", "30s"))
         else:
             cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
                                    dashboard_address=":0")
