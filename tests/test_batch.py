@@ -289,7 +289,8 @@ def test_dask_engine_without_a_scheduler_starts_its_own_cluster(tmp_path, good_r
     assert [d["id"] for d in read_jsonl(out)] == [g["id"] for g in good_rows[:8]]
 
 
-def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, good_rows):
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, good_rows, monkeypatch):
+    monkeypatch.setenv("TRIAGE_DASK_CONNECT_TIMEOUT", "2s")  # a setting, not 30 s of waiting in the tests
     pytest.importorskip("distributed")
     src = write_jsonl(tmp_path / "in.jsonl", good_rows[:2])
     r = CliRunner().invoke(batch, [str(src), "-o", str(tmp_path / "o.jsonl"), "--engine", "dask",
