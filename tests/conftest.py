@@ -54,6 +54,16 @@ def shipped_triage():
 
 
 @pytest.fixture(scope="session")
+def signal_cases() -> list[dict]:
+    """The project's own signal test set (tests/data/signals/*.jsonl), each case with its language."""
+    cases = []
+    for path in sorted((ROOT / "tests" / "data" / "signals").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as f:
+            cases += [{**json.loads(line), "lang": path.stem} for line in f if line.strip()]
+    return cases
+
+
+@pytest.fixture(scope="session")
 def realworld_texts():
     path = REALWORLD / "texts.jsonl"
     if not path.is_file():

@@ -119,14 +119,14 @@ def test_evidence_points_into_the_text():
     assert {h.signal for h in s.evidence} >= {"legal_threat", "amount"}
 
 
-def test_the_date_guard_only_skips_positions_where_no_date_starts(corpus, realworld_texts):
+def test_the_date_guard_only_skips_positions_where_no_date_starts(corpus, signal_cases):
     """The first-character guard is an optimisation: without it the same dates must be found."""
     import re
 
     from complaint_triage.triage.signals import _DATE_RE
 
     unguarded = re.compile(_DATE_RE.pattern[_DATE_RE.pattern.index("(?:(?P<iso>"):], re.IGNORECASE)
-    texts = [it.text for it in corpus[::3]] + [r["text"] for r in realworld_texts]
+    texts = [it.text for it in corpus[::3]] + [c["text"] for c in signal_cases]
     texts += ["Last May, on May 3rd 2024, two weeks ago", "XX/XX/2023 and 03/14", "上周五和三个月前"]
     for t in texts:
         assert [m.span() for m in _DATE_RE.finditer(t)] == [m.span() for m in unguarded.finditer(t)], t
