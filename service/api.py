@@ -6,31 +6,65 @@ survives a crash. Text is masked before it is stored or logged; the decision ret
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 import hmac
 import html
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
-from pydantic.json_schema import models_json_schema
+from spectree import Response as Responses
+from spectree import SpecTree
 
-from complaint_triage.service.errors import ApiError, from_validation, register_error_handlers
+from complaint_triage.contract import (
+    Category,
+    Complaint,
+    Decision,
+    Department,
+    Lang,
+    RefundEligibility,
+    Severity,
+)
 from complaint_triage.masking import mask_decision, mask_text
 from complaint_triage.pipeline import Decider
+from complaint_triage.service.errors import (
+    UNAVAILABLE,
+    ApiError,
+    from_validation,
+    log_exception,
+    register_error_handlers,
+)
 from complaint_triage.service.settings import Settings
-from complaint_triage.service.store import Filters, NotFound, Record, Store
-from complaint_triage.contract import Category, Complaint, Decision, Department, Severity
+from complaint_triage.service.store import Cursor, Filters, NotFound, Record, Store
 
 log = logging.getLogger("complaint_triage.service.api")
 
 MAX_PAGE = 500
+# Deeper pages go by `cursor`: an offset makes the database walk past every skipped row.
+MAX_OFFSET = 10_000
+# /v1/stats without a range counts the last STATS_DEFAULT_DAYS days, so a dashboard's default view does not
+# scan the whole table.
+STATS_DEFAULT_DAYS = 31
+# JSON bodies: no request the API accepts nests deeper than 4; integers beyond 2^53 lose precision in most
+# JSON clients and overflow database and rules-engine integers.
+MAX_JSON_DEPTH = 32
+MAX_JSON_INT = 2**53
+# Dates a complaint can carry (in UTC): far enough out for any real complaint, near enough that date arithmetic
+# (deadlines, "three years ago", time-zone shifts) can never leave datetime's range.
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 # ---------------------------------------------------------------- request / response models
@@ -58,10 +92,27 @@ class FeedbackIn(BaseModel):
     note: str | None = Field(default=None, min_length=1, max_length=2000)
 
     @model_validator(mode="after")
-    def _something(self) -> "FeedbackIn":
+    def _something(self) -> FeedbackIn:
         if not any((self.category, self.severity, self.department, self.note)):
             raise ValueError("give at least one of category, severity, department, note")
         return self
+
+
+def _parse_flag(value: Any) -> Any:
+    """Query flags: true/1/yes or false/0/no (an empty value is false)."""
+    if isinstance(value, str):
+        low = value.lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no", ""):
+            return False
+        raise ValueError("expected true or false")
+    return value
+
+
+class DryRunQuery(BaseModel):
+    dry_run: Annotated[bool, BeforeValidator(_parse_flag)] = Field(
+        default=False, description="decide and answer, but store nothing")
 
 
 def _parse_when(value: Any) -> Any:
@@ -86,20 +137,85 @@ class ListQuery(BaseModel):
     received_from: When | None = None
     received_to: When | None = None
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET,
+                        description=f"rows to skip, at most {MAX_OFFSET:,}; page deeper with `cursor`")
+    cursor: str | None = Field(default=None, min_length=1, max_length=400,
+                               description="the `next` of the previous page: the page after it")
 
 
 class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     period: Literal["day", "week", "month"] = "day"
-    received_from: When | None = None
-    received_to: When | None = None
+    received_from: When | None = Field(
+        default=None, description=f"with neither end given, the window is the last {STATS_DEFAULT_DAYS} days")
+    received_to: When | None = Field(default=None, description="a bare date includes that whole day")
 
 
 class ErrorOut(BaseModel):
     error: str
     detail: str
     field: str | None
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    complaint_id: str
+    category: Category | None
+    severity: Severity | None
+    department: Department | None
+    note: str | None
+    created_at: datetime
+
+
+class StoredComplaint(BaseModel):
+    id: str
+    received_at: datetime
+    text: str = Field(description="masked")
+    language: Lang | None
+    category: Category
+    severity: Severity
+    department: Department | None
+    escalation_level: int | None
+    refund_eligibility: RefundEligibility | None
+    decision: Decision
+    created_at: datetime
+
+
+class StoredComplaintWithFeedback(StoredComplaint):
+    feedback: list[FeedbackOut]
+
+
+class ComplaintPage(BaseModel):
+    items: list[StoredComplaint]
+    total: int = Field(description="rows matching the filters (all pages)")
+    limit: int
+    offset: int
+    next: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class StatsBucket(BaseModel):
+    start: date
+    total: int
+    category: dict[str, int]
+    severity: dict[str, int]
+    department: dict[str, int]
+    refund_eligibility: dict[str, int]
+
+
+class StatsOut(BaseModel):
+    period: Literal["day", "week", "month"]
+    received_from: datetime | None = Field(description="the window counted (from, inclusive)")
+    received_to: datetime | None = Field(description="the window counted (to, exclusive)")
+    buckets: list[StatsBucket]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    model: str
 
 
 # ---------------------------------------------------------------- per-process Decider
@@ -131,9 +247,75 @@ def _json_body() -> Any:
         raise ApiError(415, "Content-Type must be application/json")
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, f"malformed JSON: {e}") from None
+    _check_tree(data)
+    return data
+
+
+def _check_tree(data: Any) -> None:
+    """What JSON allows but no field of ours can hold, checked without recursion before any model sees it:
+    nesting past MAX_JSON_DEPTH (400), and NUL characters, lone surrogates or integers past 2^53 (422, naming
+    the field). A NUL is refused by PostgreSQL's text type and would be stored by SQLite: refusing it here
+    gives one answer on both."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_JSON_DEPTH:
+            raise ApiError(400, f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, str):
+            _check_string(value, path)
+        elif isinstance(value, bool) or value is None or isinstance(value, float):
+            continue
+        elif isinstance(value, int):
+            if abs(value) > MAX_JSON_INT:
+                raise ApiError(422, "integer out of range (at most 2^53)", _field(path))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                _check_string(k, path + (k,))
+                stack.append((v, path + (k,)))
+        elif isinstance(value, list):
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+
+
+def _check_string(value: str, path: tuple[Any, ...]) -> None:
+    if "\x00" in value:
+        raise ApiError(422, "contains a NUL character", _field(path))
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, "contains an unpaired surrogate (not UTF-8)", _field(path)) from None
+
+
+def _field(path: tuple[Any, ...]) -> str | None:
+    return ".".join(str(x) for x in path) or None
+
+
+def _check_dates(complaint: Complaint, prefix: str = "") -> None:
+    """received_at and incident_date within [EARLIEST, LATEST) in UTC (see EARLIEST), or 422 naming them."""
+    if complaint.received_at is not None:
+        try:
+            at = complaint.received_at.astimezone(timezone.utc)
+        except OverflowError:
+            at = None
+        if at is None or not EARLIEST <= at < LATEST:
+            raise ApiError(422, f"received_at must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)",
+                           prefix + "received_at")
+    if complaint.incident_date is not None and not EARLIEST.date() <= complaint.incident_date < LATEST.date():
+        raise ApiError(422, f"incident_date must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}",
+                       prefix + "incident_date")
+
+
+def _path_id(complaint_id: str) -> str:
+    """An id no complaint can have (ids are 1-200 characters, without NUL) is unknown: 404 before the
+    database is asked, the same on SQLite and PostgreSQL."""
+    if len(complaint_id) > 200 or "\x00" in complaint_id:
+        raise ApiError(404, "no complaint with that id", "id")
+    return complaint_id
 
 
 def _validate(model: type[BaseModel], data: Any, prefix: tuple[Any, ...] = ()) -> Any:
@@ -143,27 +325,46 @@ def _validate(model: type[BaseModel], data: Any, prefix: tuple[Any, ...] = ()) -
         raise from_validation(e, prefix) from None
 
 
-def _flag(name: str) -> bool:
-    value = request.args.get(name, "false").lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no", ""):
-        return False
-    raise ApiError(422, f"{name} must be true or false", name)
+def _dry_run() -> bool:
+    return _validate(DryRunQuery, {"dry_run": request.args.get("dry_run", "")}).dry_run
 
 
-def _utc(value: datetime | date | None, end: bool = False) -> datetime | None:
-    """A bare date means the whole day: from its midnight, to the next midnight (exclusive)."""
+def _utc(value: datetime | date | None, name: str, end: bool = False) -> datetime | None:
+    """A bare date means the whole day: from its midnight, to the next midnight (exclusive). Out of
+    [EARLIEST, LATEST] is a 422 naming the parameter."""
     if value is None:
         return None
-    if not isinstance(value, datetime):
-        value = datetime.combine(value + timedelta(days=1) if end else value, dtime.min)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        if not isinstance(value, datetime):
+            value = datetime.combine(value + timedelta(days=1) if end else value, dtime.min)
+        value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except OverflowError:
+        value = None
+    if value is None or not EARLIEST <= value <= LATEST:
+        raise ApiError(422, f"{name} must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)", name)
+    return value
 
 
 def _filters(q: ListQuery | StatsQuery) -> Filters:
     extra = {k: getattr(q, k) for k in ("category", "severity", "department", "escalation_level") if hasattr(q, k)}
-    return Filters(received_from=_utc(q.received_from), received_to=_utc(q.received_to, end=True), **extra)
+    return Filters(received_from=_utc(q.received_from, "received_from"),
+                   received_to=_utc(q.received_to, "received_to", end=True), **extra)
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = json.dumps([row["received_at"].isoformat(), row["id"]], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> Cursor:
+    try:
+        at, cid = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        when = datetime.fromisoformat(at)
+        if not isinstance(cid, str) or when.tzinfo is None or not EARLIEST <= when <= LATEST:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise ApiError(422, "not a cursor this API returned", "cursor") from None
+    return Cursor(received_at=when, id=cid)
 
 
 def to_record(complaint: Complaint, decision: Decision) -> Record:
@@ -199,6 +400,30 @@ def _respond(body: Any, status: int = 200) -> Response:
     return resp
 
 
+# ---------------------------------------------------------------- OpenAPI, generated from the routes below
+# spectree reads each route's query/body/response models from its decorator and the paths from the app's URL map,
+# so the document cannot drift from the code. Validation stays ours (skip_validation): one error shape, fields
+# named the same way everywhere. openapi_spec() adds what depends on the app (security) and the links.
+spec_tree = SpecTree("flask", mode="strict", annotations=False, title="complaint-triage", version="1",
+                     validation_error_model=ErrorOut, naming_strategy=lambda model: model.__name__,
+                     nested_naming_strategy=lambda _parent, child: child)
+_ERRORS = {400: "malformed JSON", 401: "missing or wrong X-API-Key", 404: "unknown id", 413: "too large",
+           415: "not application/json", 422: "invalid field (named in `field`)", 503: "database unavailable"}
+
+
+def _responses(ok: dict[int, type[BaseModel]], *errors: int) -> Responses:
+    return Responses(**{f"HTTP_{k}": v for k, v in ok.items()}, **{f"HTTP_{k}": ErrorOut for k in errors})
+
+
+def documented(query: type[BaseModel] | None = None, json_body: type[BaseModel] | None = None,
+               ok: dict[int, type[BaseModel]] | None = None, errors: tuple[int, ...] = (), **kw: Any) -> Any:
+    return spec_tree.validate(query=query, json=json_body, resp=_responses(ok or {}, *errors),
+                              skip_validation=True, **kw)
+
+
+_V1_GET = (401, 422, 503)
+_V1_POST = (400, 401, 413, 415, 422, 503)
+
 # ---------------------------------------------------------------- blueprints
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 ops = Blueprint("ops", __name__)
@@ -207,17 +432,25 @@ ops = Blueprint("ops", __name__)
 @v1.before_request
 def _check_api_key() -> None:
     keys: frozenset[str] = current_app.config["TRIAGE_SETTINGS"].key_set
-    if not keys:
-        return
-    given = request.headers.get("X-API-Key", "")
-    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
-        raise ApiError(401, "missing or wrong X-API-Key header", "X-API-Key")
+    if keys:
+        given = request.headers.get("X-API-Key", "")
+        if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+            raise ApiError(401, "missing or wrong X-API-Key header", "X-API-Key")
+    _store().ensure_schema_once()
 
 
 @v1.post("/triage")
+@documented(query=DryRunQuery, json_body=Complaint, ok={201: Decision, 200: Decision}, errors=_V1_POST,
+            operation_id="triage")
 def triage_one() -> Response:
-    dry_run = _flag("dry_run")
-    complaint: Complaint = _validate(Complaint, _json_body()).with_defaults()
+    """Decide one complaint and store it (idempotent on id)
+
+    201 with the decision when new; 200 with the stored decision when the id was seen before.
+    """
+    dry_run = _dry_run()
+    complaint: Complaint = _validate(Complaint, _json_body())
+    _check_dates(complaint)
+    complaint = complaint.with_defaults()
     g.complaint_ids = [complaint.id]
     if not dry_run and (stored := _store().get_decision(complaint.id)) is not None:
         return _respond(stored, 200)
@@ -229,13 +462,27 @@ def triage_one() -> Response:
 
 
 @v1.post("/triage/batch")
+@documented(query=DryRunQuery, json_body=BatchRequest, ok={201: BatchResponse, 200: BatchResponse},
+            errors=_V1_POST, operation_id="triageBatch")
 def triage_batch() -> Response:
-    dry_run = _flag("dry_run")
+    """Decide up to max_batch complaints (and max_batch_chars characters of text) in one transaction
+
+    All or nothing: one invalid item stores none. 201 when any item is new.
+    """
+    dry_run = _dry_run()
     body = _json_body()
-    limit = current_app.config["TRIAGE_SETTINGS"].max_batch
-    if isinstance(body, dict) and isinstance(body.get("complaints"), list) and len(body["complaints"]) > limit:
-        raise ApiError(422, f"at most {limit} complaints per batch", "complaints")
+    settings: Settings = current_app.config["TRIAGE_SETTINGS"]
+    if isinstance(body, dict) and isinstance(body.get("complaints"), list):
+        items = body["complaints"]
+        if len(items) > settings.max_batch:
+            raise ApiError(422, f"at most {settings.max_batch} complaints per batch", "complaints")
+        chars = sum(len(c["text"]) for c in items if isinstance(c, dict) and isinstance(c.get("text"), str))
+        if chars > settings.max_batch_chars:
+            raise ApiError(413, f"the batch's texts hold {chars:,} characters; at most {settings.max_batch_chars:,} "
+                           "per request (split it into smaller batches)", "complaints")
     batch: BatchRequest = _validate(BatchRequest, body)
+    for i, c in enumerate(batch.complaints):
+        _check_dates(c, f"complaints.{i}.")
     complaints = [c.with_defaults() for c in batch.complaints]
     g.complaint_ids = [c.id for c in complaints]
     stored: dict[str, dict[str, Any]] = {}
@@ -259,22 +506,38 @@ def triage_batch() -> Response:
 
 
 @v1.get("/complaints/<complaint_id>")
+@documented(ok={200: StoredComplaintWithFeedback}, errors=(401, 404, 503), operation_id="getComplaint")
 def get_complaint(complaint_id: str) -> Response:
-    row = _store().get(complaint_id)
+    """One stored complaint (masked text), its decision and feedback"""
+    row = _store().get(_path_id(complaint_id))
     if row is None:
         raise ApiError(404, f"no complaint with id {complaint_id!r}", "id")
     return _respond(_row_out(row))
 
 
 @v1.get("/complaints")
+@documented(query=ListQuery, ok={200: ComplaintPage}, errors=_V1_GET, operation_id="listComplaints")
 def list_complaints() -> Response:
+    """Stored complaints, newest first, filtered and paged
+
+    Page by `cursor` (each page's `next`); `offset` works up to a cap.
+    """
     q: ListQuery = _validate(ListQuery, request.args.to_dict())
-    rows, total = _store().list(_filters(q), limit=q.limit, offset=q.offset)
-    return _respond({"items": [_row_out(r) for r in rows], "total": total, "limit": q.limit, "offset": q.offset})
+    if q.cursor is not None and q.offset:
+        raise ApiError(422, "give cursor or offset, not both", "offset")
+    after = decode_cursor(q.cursor) if q.cursor is not None else None
+    rows, total = _store().list(_filters(q), limit=q.limit, offset=q.offset, after=after)
+    following = encode_cursor(rows[-1]) if len(rows) == q.limit else None
+    return _respond({"items": [_row_out(r) for r in rows], "total": total, "limit": q.limit, "offset": q.offset,
+                     "next": following})
 
 
 @v1.post("/complaints/<complaint_id>/feedback")
+@documented(json_body=FeedbackIn, ok={201: FeedbackOut}, errors=(400, 401, 404, 413, 415, 422, 503),
+            operation_id="addFeedback")
 def add_feedback(complaint_id: str) -> Response:
+    """An agent's correction of category/severity/department, or a note"""
+    _path_id(complaint_id)
     fb: FeedbackIn = _validate(FeedbackIn, _json_body())
     try:
         saved = _store().add_feedback(complaint_id, fb.category, fb.severity, fb.department,
@@ -285,18 +548,35 @@ def add_feedback(complaint_id: str) -> Response:
 
 
 @v1.get("/stats")
+@documented(query=StatsQuery, ok={200: StatsOut}, errors=_V1_GET, operation_id="stats")
 def stats() -> Response:
+    """Counts per day/week/month by category, severity, department, refund eligibility
+
+    Without received_from and received_to, the last 31 days.
+    """
     q: StatsQuery = _validate(StatsQuery, request.args.to_dict())
-    return _respond({"period": q.period, "buckets": _store().stats(q.period, _filters(q))})
+    f = _filters(q)
+    if f.received_from is None and f.received_to is None:
+        f = Filters(received_from=datetime.now(timezone.utc) - timedelta(days=STATS_DEFAULT_DAYS))
+    return _respond({"period": q.period, "received_from": _iso(f.received_from), "received_to": _iso(f.received_to),
+                     "buckets": _store().stats(q.period, f)})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 @ops.get("/healthz")
+@documented(ok={200: Health}, operation_id="healthz")
 def healthz() -> Response:
+    """The process is up (never touches the database)"""
     return _respond({"status": "ok"})
 
 
 @ops.get("/readyz")
+@documented(ok={200: Ready}, errors=(503,), operation_id="readyz")
 def readyz() -> Response:
+    """The model is loaded and the database answers"""
     try:
         _store().ping()
     except Exception as e:  # noqa: BLE001 - any database failure means "not ready", never a 500
@@ -314,62 +594,68 @@ def docs() -> Response:
     return Response(docs_html(openapi_spec()), mimetype="text/html")
 
 
-# ---------------------------------------------------------------- OpenAPI from the pydantic models
-_ROUTES: list[tuple[str, str, str, str | None, dict[str, str], list[str]]] = [
-    # path, method, summary, request schema, {status: response schema}, query params
-    ("/v1/triage", "post", "Decide one complaint and store it (idempotent on id)", "Complaint",
-     {"201": "Decision", "200": "Decision"}, ["dry_run"]),
-    ("/v1/triage/batch", "post", "Decide up to max_batch complaints in one transaction", "BatchRequest",
-     {"201": "BatchResponse", "200": "BatchResponse"}, ["dry_run"]),
-    ("/v1/complaints/{id}", "get", "One stored complaint (masked text), its decision and feedback", None,
-     {"200": ""}, []),
-    ("/v1/complaints", "get", "Stored complaints, newest first, filtered and paged", None, {"200": ""},
-     list(ListQuery.model_fields)),
-    ("/v1/complaints/{id}/feedback", "post", "An agent's correction of category/severity/department", "FeedbackIn",
-     {"201": ""}, []),
-    ("/v1/stats", "get", "Counts per day/week/month by category, severity, department, refund eligibility", None,
-     {"200": ""}, list(StatsQuery.model_fields)),
-    ("/healthz", "get", "The process is up", None, {"200": ""}, []),
-    ("/readyz", "get", "The model is loaded and the database answers", None, {"200": "", "503": "ErrorOut"}, []),
-]
-_ERRORS = {"400": "malformed JSON", "401": "missing or wrong X-API-Key", "404": "unknown id",
-           "413": "body too large", "415": "not application/json", "422": "invalid field"}
+# Links for a client (and schemathesis' stateful phase): where a created complaint's id goes next.
+_ID_LINKS = {
+    "GetComplaint": {"operationId": "getComplaint", "parameters": {"complaint_id": "$response.body#/id"}},
+    "AddFeedback": {"operationId": "addFeedback", "parameters": {"complaint_id": "$response.body#/id"}},
+}
+_LINKS = {
+    ("/v1/triage", "post"): {"201": _ID_LINKS, "200": _ID_LINKS},
+    ("/v1/triage/batch", "post"): {code: {
+        "GetFirstComplaint": {"operationId": "getComplaint",
+                              "parameters": {"complaint_id": "$response.body#/items/0/decision/id"}},
+    } for code in ("201", "200")},
+    ("/v1/complaints/{complaint_id}/feedback", "post"): {"201": {
+        "GetComplaint": {"operationId": "getComplaint",
+                         "parameters": {"complaint_id": "$response.body#/complaint_id"}},
+    }},
+}
+_base_spec: dict[str, Any] | None = None
+_base_lock = threading.Lock()
+
+
+def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string: `anyOf [X, null]` from an optional model field becomes X."""
+    alts = schema.get("anyOf")
+    if isinstance(alts, list):
+        kept = [a for a in alts if a.get("type") != "null"]
+        rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+        return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+    return schema
 
 
 def openapi_spec() -> dict[str, Any]:
-    _, defs = models_json_schema(
-        [(m, "validation" if m in (Complaint, BatchRequest, FeedbackIn) else "serialization")
-         for m in (Complaint, Decision, BatchRequest, BatchResponse, FeedbackIn, ErrorOut)],
-        ref_template="#/components/schemas/{model}",
-    )
-    paths: dict[str, dict[str, Any]] = {}
-    for path, method, summary, req, responses, params in _ROUTES:
-        op: dict[str, Any] = {"summary": summary, "responses": {}}
-        if req:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{req}"}}}}
-        op["parameters"] = [{"name": p, "in": "query", "schema": {"type": "string"}} for p in params]
-        if "{id}" in path:
-            op["parameters"].append({"name": "id", "in": "path", "required": True, "schema": {"type": "string"}})
-        for status, schema in responses.items():
-            content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}} if schema else {}
-            op["responses"][status] = {"description": "OK" if status < "300" else "error",
-                                       **({"content": content} if content else {})}
-        if path.startswith("/v1"):
+    """spectree's document for the routes (built once per process: every app has the same routes), plus
+    security when, and only where, this app checks keys, and the links."""
+    global _base_spec
+    with _base_lock:
+        if _base_spec is None:
+            _base_spec = json.loads(json.dumps(spec_tree.spec))
+        spec = copy.deepcopy(_base_spec)
+    spec.pop("security", None)
+    spec.pop("tags", None)
+    keys = bool(current_app.config["TRIAGE_SETTINGS"].key_set)
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            op.pop("tags", None)
+            op["parameters"] = [{**p, "schema": _strip_null(p["schema"])} if p["in"] == "query" else p
+                                for p in op.get("parameters", [])]
+            if "requestBody" not in op and not any(p["in"] == "query" for p in op["parameters"]):
+                op["responses"].pop("422", None)  # spectree lists it everywhere; nothing here can be invalid
             for status, why in _ERRORS.items():
-                op["responses"].setdefault(status, {"description": why, "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}})
-        paths.setdefault(path, {})[method] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "complaint-triage", "version": "1"},
-        "paths": paths,
-        "components": {
-            "schemas": defs["$defs"],
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
-        },
-        "security": [{"ApiKey": []}],
-    }
+                if str(status) in op["responses"]:
+                    op["responses"][str(status)]["description"] = why
+            if not path.startswith("/v1"):
+                continue
+            if keys:
+                op["security"] = [{"ApiKey": []}]
+            else:
+                op["responses"].pop("401", None)
+            for status, links in _LINKS.get((path, method), {}).items():
+                op["responses"][status]["links"] = links
+    if keys:
+        spec["components"]["securitySchemes"] = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    return spec
 
 
 def docs_html(spec: dict[str, Any]) -> str:
@@ -424,7 +710,8 @@ def _register_request_log(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         g.t0 = time.perf_counter()
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
     @app.after_request
     def _log(resp: Response) -> Response:
@@ -439,15 +726,22 @@ def _register_request_log(app: Flask) -> None:
 
 
 # ---------------------------------------------------------------- factory
-def create_app(settings: Settings | None = None, decider: Decider | None = None) -> Flask:
+def create_app(settings: Settings | None = None, decider: Decider | None = None,
+               store: Store | None = None) -> Flask:
+    """``store`` replaces the one settings.database_url names (tests pass one with its own table prefix)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config.update(TRIAGE_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    store = Store(settings.database_url)
-    store.create_schema()
+    store = store or Store(settings.database_url)
+    try:
+        store.create_schema()
+    except UNAVAILABLE as e:  # the database may come up after the service: /v1 answers 503 until it does
+        log_exception("database unavailable at start:", e)
+    else:
+        store.schema_ready = True
     app.extensions["triage_store"] = store
     app.extensions["triage_decider"] = decider or process_decider(settings)
     register_error_handlers(app)

@@ -14,8 +14,24 @@ from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from sqlalchemy import (
-    JSON, Column, DateTime, Engine, ForeignKey, Integer, MetaData, String, Table, Text, and_, create_engine,
-    event, func, or_, select, text,
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
@@ -105,6 +121,14 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the next page starts after this (received_at, id) in list order."""
+
+    received_at: datetime
+    id: str
+
+
+@dataclass(frozen=True)
 class Filters:
     category: str | None = None
     severity: str | None = None
@@ -143,17 +167,24 @@ class Store:
         self.complaints = Table(
             f"{p}complaints", self.metadata,
             Column("id", String(200), primary_key=True),
-            Column("received_at", UTCDateTime(), nullable=False, index=True),
+            Column("received_at", UTCDateTime(), nullable=False),
             Column("text", Text, nullable=False),
             Column("language", String(8)),
-            Column("category", String(32), nullable=False, index=True),
-            Column("severity", String(16), nullable=False, index=True),
-            Column("department", String(64), index=True),
-            Column("escalation_level", Integer, index=True),
+            Column("category", String(32), nullable=False),
+            Column("severity", String(16), nullable=False),
+            Column("department", String(64)),
+            Column("escalation_level", Integer),
             Column("refund_eligibility", String(32)),
             Column("decision", JSON, nullable=False),
             Column("created_at", UTCDateTime(), nullable=False),
         )
+        c = self.complaints.c
+        # The list's order (newest first, id breaks ties) as an index, alone and behind each equality filter, so
+        # a page is a range scan that stops after `limit` rows; stats read only the covering index of its window.
+        Index(f"ix_{p}complaints_list", c.received_at.desc(), c.id)
+        for name in ("category", "severity", "department", "escalation_level"):
+            Index(f"ix_{p}complaints_{name}_list", c[name], c.received_at.desc(), c.id)
+        Index(f"ix_{p}complaints_stats", c.received_at, *(c[d] for d in STAT_DIMENSIONS))
         self.feedback = Table(
             f"{p}feedback", self.metadata,
             Column("id", Integer, primary_key=True, autoincrement=True),
@@ -165,8 +196,21 @@ class Store:
             Column("created_at", UTCDateTime(), nullable=False),
         )
 
+    schema_ready = False
+
+    def ensure_schema_once(self) -> None:
+        """For an app that started while the database was down: create the schema on the first request."""
+        if not self.schema_ready:
+            self.create_schema()
+            self.schema_ready = True
+
     def create_schema(self) -> None:
+        """Tables, and any index a database made by an older version lacks (create_all skips existing tables)."""
         self.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            for table in self.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     def drop_schema(self) -> None:
         self.metadata.drop_all(self.engine)
@@ -292,31 +336,45 @@ class Store:
             conds.append(c.received_at < f.received_to)
         return conds
 
-    def list(self, filters: Filters, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Newest first, with a stable tie-break on id so pages never overlap."""
+    def list(self, filters: Filters, limit: int = 50, offset: int = 0,
+             after: Cursor | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, with a stable tie-break on id so pages never overlap. ``after`` pages by key: the rows
+        after that (received_at, id), found by an index range scan however deep the page; ``offset`` skips rows
+        one by one (the API caps it). ``total`` counts every row the filters match, ignoring the cursor."""
         c = self.complaints.c
         conds = self._where(filters)
+        page = list(conds)
+        if after is not None:
+            # received_at <= t first, so the index range starts at the cursor; ties at t continue by id.
+            page += [c.received_at <= after.received_at,
+                     or_(c.received_at < after.received_at, c.id > after.id)]
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(self.complaints).where(*conds)).scalar_one()
             rows = conn.execute(
-                select(self.complaints).where(*conds)
+                select(self.complaints).where(*page)
                 .order_by(c.received_at.desc(), c.id).limit(limit).offset(offset)
             ).mappings().all()
         return [dict(r) for r in rows], total
 
     def stats(self, period: Period, filters: Filters = Filters()) -> list[dict[str, Any]]:
         """Per bucket: the total and counts by each dimension (null values are counted under "none")."""
+        # One scan of the window (the covering stats index), grouped by every dimension at once; the per-dimension
+        # counts are summed here from those few hundred groups rather than by one more scan each.
         bucket = period_start(period, self.complaints.c.received_at).label("bucket")
+        dims = [self.complaints.c[d] for d in STAT_DIMENSIONS]
         conds = self._where(filters)
         out: dict[date, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for b, n in conn.execute(select(bucket, func.count()).where(*conds).group_by(bucket)):
-                out[_as_date(b)] = {"start": _as_date(b).isoformat(), "total": n,
-                                    **{d: {} for d in STAT_DIMENSIONS}}
-            for dim in STAT_DIMENSIONS:
-                col = self.complaints.c[dim]
-                for b, value, n in conn.execute(select(bucket, col, func.count()).where(*conds).group_by(bucket, col)):
-                    out[_as_date(b)][dim][value if value is not None else "none"] = n
+            for b, *values, n in conn.execute(select(bucket, *dims, func.count()).where(*conds)
+                                              .group_by(bucket, *dims)):
+                day = _as_date(b)
+                entry = out.get(day)
+                if entry is None:
+                    entry = out[day] = {"start": day.isoformat(), "total": 0, **{d: {} for d in STAT_DIMENSIONS}}
+                entry["total"] += n
+                for dim, value in zip(STAT_DIMENSIONS, values):
+                    key = value if value is not None else "none"
+                    entry[dim][key] = entry[dim].get(key, 0) + n
         return [out[k] for k in sorted(out)]
 
 
@@ -328,9 +386,11 @@ def _as_date(value: date | str) -> date:
 def make_engine(url: str) -> Engine:
     """SQLite gets WAL (readers never block the writer), a busy timeout for multi-process writers, and real
     BEGIN/SAVEPOINT semantics, which the stdlib driver otherwise fakes."""
+    # hide_parameters: a database error's message must never quote the values bound to it (complaint text).
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+        connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
+    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -306,19 +306,32 @@ def test_list_rejects_bad_queries(client, query, field):
 
 # ---------------------------------------------------------------- stats
 def test_stats_per_period(filled):
-    week = filled.get("/v1/stats?period=week").get_json()
+    window = "received_from=2025-01-01&received_to=2025-12-31"
+    week = filled.get(f"/v1/stats?period=week&{window}").get_json()
     assert week["period"] == "week"
     assert [(b["start"], b["total"]) for b in week["buckets"]] == [("2025-03-10", 2), ("2025-03-17", 1),
                                                                    ("2025-03-31", 1)]
     assert week["buckets"][0]["category"] == {"safety": 1, "billing": 1}
     assert week["buckets"][0]["department"] == {"safety": 1, "billing": 1}
     assert sum(week["buckets"][0]["refund_eligibility"].values()) == 2
-    month = filled.get("/v1/stats?period=month").get_json()["buckets"]
+    month = filled.get(f"/v1/stats?period=month&{window}").get_json()["buckets"]
     assert [(b["start"], b["total"]) for b in month] == [("2025-03-01", 3), ("2025-04-01", 1)]
     assert month[0]["severity"] == {"critical": 1, "low": 1, "medium": 1}
     day = filled.get("/v1/stats?received_from=2025-03-12&received_to=2025-03-12").get_json()["buckets"]
     assert [(b["start"], b["total"]) for b in day] == [("2025-03-12", 1)]
     assert_error(filled.get("/v1/stats?period=year"), 422, "period")
+
+
+def test_stats_without_a_range_count_the_last_31_days(filled):
+    from datetime import datetime, timedelta, timezone
+
+    recent = (datetime.now(timezone.utc) - timedelta(days=2)).isoformat()
+    assert post(filled, "/v1/triage", {"id": "recent", "text": "charged twice", "received_at": recent}).status_code == 201
+    body = filled.get("/v1/stats?period=month").get_json()
+    assert sum(b["total"] for b in body["buckets"]) == 1  # the four from 2025 are outside the window
+    start = datetime.fromisoformat(body["received_from"])
+    assert abs((datetime.now(timezone.utc) - start) - timedelta(days=31)) < timedelta(minutes=1)
+    assert body["received_to"] is None
 
 
 # ---------------------------------------------------------------- feedback
@@ -341,8 +354,8 @@ def test_health_ready_openapi_docs(client):
     ready = client.get("/readyz").get_json()
     assert ready["status"] == "ready" and ready["model"].startswith("triage-")
     spec = client.get("/openapi.json").get_json()
-    assert {"/v1/triage", "/v1/triage/batch", "/v1/complaints", "/v1/complaints/{id}", "/v1/stats",
-            "/v1/complaints/{id}/feedback"} <= set(spec["paths"])
+    assert {"/v1/triage", "/v1/triage/batch", "/v1/complaints", "/v1/complaints/{complaint_id}", "/v1/stats",
+            "/v1/complaints/{complaint_id}/feedback"} <= set(spec["paths"])
     schemas = spec["components"]["schemas"]
     assert {"Complaint", "Decision", "FeedbackIn", "ErrorOut"} <= set(schemas)
     assert "text" in schemas["Complaint"]["properties"]
