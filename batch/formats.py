@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from complaint_triage.masking import mask_decision, mask_text
 from complaint_triage.contract import Decision
+from complaint_triage.masking import identifiers_need_masking, mask_decision, mask_text
 
 OutputFormat = Literal["jsonl", "csv"]
 
@@ -35,7 +35,7 @@ def output_format(path: str, given: OutputFormat | None) -> OutputFormat:
 
 def format_decision(decision: Decision, raw_text: str, fmt: OutputFormat) -> str:
     masked = mask_text(raw_text)
-    if fmt == "jsonl" and masked == raw_text:
+    if fmt == "jsonl" and masked == raw_text and not identifiers_need_masking(decision.id, *decision.exclude_handlers):
         # Nothing to mask (most complaints): pydantic's own serializer, several times faster than a dict round trip.
         return decision.model_dump_json() + "\n"
     d, _ = mask_decision(decision.model_dump(mode="json"), raw_text, masked)

@@ -36,7 +36,7 @@ from complaint_triage.contract import (
     RefundEligibility,
     Severity,
 )
-from complaint_triage.masking import mask_decision, mask_text
+from complaint_triage.masking import mask_decision, mask_identifier, mask_text
 from complaint_triage.pipeline import Decider
 from complaint_triage.service.errors import (
     UNAVAILABLE,
@@ -367,11 +367,21 @@ def decode_cursor(token: str) -> Cursor:
     return Cursor(received_at=when, id=cid)
 
 
-def to_record(complaint: Complaint, decision: Decision) -> Record:
-    """The stored and returned form: the decision with its evidence re-quoted from the masked text."""
-    dumped, masked = mask_decision(decision.model_dump(mode="json"), complaint.text)
+def _id_key() -> str:
+    return current_app.config["TRIAGE_SETTINGS"].id_hash_key.get_secret_value()
+
+
+def _stored_id(complaint_id: str) -> str:
+    """The id a complaint is stored, looked up and logged under: an id that is personal data is hashed."""
+    return mask_identifier(complaint_id, _id_key())
+
+
+def to_record(complaint: Complaint, decision: Decision, id_key: str | None = None) -> Record:
+    """The stored and returned form: the decision with its evidence re-quoted from the masked text, and ids
+    that are personal data hashed under ``id_key`` (the settings' ``id_hash_key``)."""
+    dumped, masked = mask_decision(decision.model_dump(mode="json"), complaint.text, id_key=id_key)
     return Record(
-        id=decision.id,
+        id=dumped["id"],
         received_at=complaint.received_at,
         text=masked,
         language=decision.language,
@@ -451,10 +461,10 @@ def triage_one() -> Response:
     complaint: Complaint = _validate(Complaint, _json_body())
     _check_dates(complaint)
     complaint = complaint.with_defaults()
-    g.complaint_ids = [complaint.id]
-    if not dry_run and (stored := _store().get_decision(complaint.id)) is not None:
+    g.complaint_ids = [_stored_id(complaint.id)]
+    if not dry_run and (stored := _store().get_decision(g.complaint_ids[0])) is not None:
         return _respond(stored, 200)
-    record = to_record(complaint, _decider().decide(complaint))
+    record = to_record(complaint, _decider().decide(complaint), _id_key())
     if dry_run:
         return _respond(record.decision, 200)
     decision, created = _store().insert(record)
@@ -484,14 +494,14 @@ def triage_batch() -> Response:
     for i, c in enumerate(batch.complaints):
         _check_dates(c, f"complaints.{i}.")
     complaints = [c.with_defaults() for c in batch.complaints]
-    g.complaint_ids = [c.id for c in complaints]
+    g.complaint_ids = [_stored_id(c.id) for c in complaints]
     stored: dict[str, dict[str, Any]] = {}
     if not dry_run:
         for c in complaints:
-            if c.id not in stored and (d := _store().get_decision(c.id)) is not None:
+            if c.id not in stored and (d := _store().get_decision(_stored_id(c.id))) is not None:
                 stored[c.id] = d
     todo = [c for c in complaints if c.id not in stored]
-    records = {r.id: r for r in (to_record(c, d) for c, d in zip(todo, _decider().decide_many(todo)))}
+    records = {c.id: to_record(c, d, _id_key()) for c, d in zip(todo, _decider().decide_many(todo))}
     if dry_run:
         return _respond({"items": [{"created": False, "decision": records[c.id].decision} for c in complaints]})
     results = iter(_store().insert_many([records[c.id] for c in todo]))
@@ -509,7 +519,7 @@ def triage_batch() -> Response:
 @documented(ok={200: StoredComplaintWithFeedback}, errors=(401, 404, 503), operation_id="getComplaint")
 def get_complaint(complaint_id: str) -> Response:
     """One stored complaint (masked text), its decision and feedback"""
-    row = _store().get(_path_id(complaint_id))
+    row = _store().get(_stored_id(_path_id(complaint_id)))
     if row is None:
         raise ApiError(404, f"no complaint with id {complaint_id!r}", "id")
     return _respond(_row_out(row))
@@ -540,7 +550,7 @@ def add_feedback(complaint_id: str) -> Response:
     _path_id(complaint_id)
     fb: FeedbackIn = _validate(FeedbackIn, _json_body())
     try:
-        saved = _store().add_feedback(complaint_id, fb.category, fb.severity, fb.department,
+        saved = _store().add_feedback(_stored_id(complaint_id), fb.category, fb.severity, fb.department,
                                       mask_text(fb.note) if fb.note else None)
     except NotFound:
         raise ApiError(404, f"no complaint with id {complaint_id!r}", "id") from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from complaint_triage.masking import DEFAULT_ID_HASH_KEY
 
 
 class Settings(BaseSettings):
@@ -28,6 +30,9 @@ class Settings(BaseSettings):
     model_dir: Path | None = None
     policy_dir: Path | None = None
     log_level: str = "INFO"
+    # TRIAGE_ID_HASH_KEY: ids that are personal data (a phone number as complaint id) are stored and returned as
+    # id-<HMAC-SHA256 under this key>. Set it in a deployment; the default is public, for local use only.
+    id_hash_key: SecretStr = SecretStr(DEFAULT_ID_HASH_KEY)
 
     @property
     def key_set(self) -> frozenset[str]:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import re
 import threading
-import datetime as dt
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cache
 
-from pydantic import BaseModel, Field
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
 from complaint_triage.contract import SIGNAL_FLAGS, Amount, DateMention, SignalHit, Signals
+from complaint_triage.masking import is_phone_number
 from complaint_triage.triage.lexicon import signal_lexicon
 from complaint_triage.triage.nlp import get_nlp
 
@@ -78,6 +77,8 @@ def find_amounts(text: str) -> list[tuple[int, int, Amount]]:
             cur = "CNY"
         else:
             raw = g["n1"] or g["n2"] or g["n4"]
+            if len(raw) >= 10 and raw.isdigit() and is_phone_number(raw):
+                continue  # 请把钱退到13955556666元: a phone number, not an amount
             value = float(raw.replace(",", ""))
             mult = g["m1"] or g["m2"] or g["m4"]
             if mult:
@@ -278,7 +279,7 @@ def _inside_number(text: str, start: int, end: int) -> bool:
     return (start > 0 and text[start - 1].isdigit()) or (end < len(text) and text[end].isdigit())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _matchers(lang: str) -> _LanguageMatchers:
     return _LanguageMatchers(lang)
 
