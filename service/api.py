@@ -23,7 +23,15 @@ from datetime import time as dtime
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from spectree import Response as Responses
 from spectree import SpecTree
 
@@ -60,10 +68,12 @@ STATS_DEFAULT_DAYS = 31
 # JSON clients and overflow database and rules-engine integers.
 MAX_JSON_DEPTH = 32
 MAX_JSON_INT = 2**53
-# Dates a complaint can carry (in UTC): far enough out for any real complaint, near enough that date arithmetic
-# (deadlines, "three years ago", time-zone shifts) can never leave datetime's range.
+# Dates a complaint or a filter can carry, as written (before any time-zone shift): years 1900-2199. Far enough
+# out for any real complaint, near enough that date arithmetic (UTC conversion, deadlines, "three years ago")
+# can never leave datetime's range.
 EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+_YEARS = range(EARLIEST.year, LATEST.year)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -85,7 +95,10 @@ class BatchResponse(BaseModel):
 class FeedbackIn(BaseModel):
     """An agent's correction: at least one corrected label, or a note saying why the decision was fine."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The rule "at least one, not null" in the document too, so generated clients and fuzzers know it.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in ("category", "severity", "department", "note")]})
     category: Category | None = None
     severity: Severity | None = None
     department: Department | None = None
@@ -125,7 +138,10 @@ def _parse_when(value: Any) -> Any:
     return value
 
 
-When = Annotated[datetime | date, BeforeValidator(_parse_when)]
+# Years as written, 1900-2199 (see EARLIEST): in the document as a pattern, since JSON Schema has no date bounds.
+YEARS_PATTERN = "^(19|20|21)[0-9]{2}-"
+When = Annotated[datetime | date, BeforeValidator(_parse_when), WithJsonSchema(
+    {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}], "pattern": YEARS_PATTERN})]
 
 
 class ListQuery(BaseModel):
@@ -138,7 +154,8 @@ class ListQuery(BaseModel):
     received_to: When | None = None
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET,
-                        description=f"rows to skip, at most {MAX_OFFSET:,}; page deeper with `cursor`")
+                        description=f"rows to skip (after `cursor`, if given), at most {MAX_OFFSET:,}; page deeper "
+                                    "with `cursor`")
     cursor: str | None = Field(default=None, min_length=1, max_length=400,
                                description="the `next` of the previous page: the page after it")
 
@@ -242,25 +259,41 @@ def _decider() -> Decider:
     return current_app.extensions["triage_decider"]
 
 
-def _json_body() -> Any:
+def _json_body() -> tuple[Any, bytes]:
+    """The parsed body (checked by _check_tree) and its bytes, for _validate_body."""
     if not request.is_json:
         raise ApiError(415, "Content-Type must be application/json")
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_not_json)
     except RecursionError:
         raise ApiError(400, f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, f"malformed JSON: {e}") from None
-    _check_tree(data)
-    return data
+    if _check_tree(data):
+        raw = json.dumps(data, ensure_ascii=False).encode()
+    return data, raw
 
 
-def _check_tree(data: Any) -> None:
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _validate_body(model: type[BaseModel], raw: bytes) -> Any:
+    """Strict, as the document says: "true" is not a boolean, 1.0 not an integer, a bare date not a date-time."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as e:
+        raise from_validation(e) from None
+
+
+def _check_tree(data: Any) -> bool:
     """What JSON allows but no field of ours can hold, checked without recursion before any model sees it:
     nesting past MAX_JSON_DEPTH (400), and NUL characters, lone surrogates or integers past 2^53 (422, naming
     the field). A NUL is refused by PostgreSQL's text type and would be stored by SQLite: refusing it here
-    gives one answer on both."""
+    gives one answer on both. A number with no fraction (3.0) is an integer in JSON Schema, so such floats
+    become ints here (strict validation would refuse 3.0 for an integer field); True when any did."""
+    changed = False
     stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     while stack:
         value, path = stack.pop()
@@ -268,17 +301,27 @@ def _check_tree(data: Any) -> None:
             raise ApiError(400, f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(value, str):
             _check_string(value, path)
-        elif isinstance(value, bool) or value is None or isinstance(value, float):
+        elif isinstance(value, bool) or value is None:
             continue
-        elif isinstance(value, int):
-            if abs(value) > MAX_JSON_INT:
-                raise ApiError(422, "integer out of range (at most 2^53)", _field(path))
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                _check_string(k, path + (k,))
-                stack.append((v, path + (k,)))
-        elif isinstance(value, list):
-            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+        elif isinstance(value, (dict, list)):
+            keys = list(value) if isinstance(value, dict) else range(len(value))
+            for k in keys:
+                if isinstance(k, str):
+                    _check_string(k, path + (k,))
+                v = value[k]
+                if isinstance(v, float) and v.is_integer() and abs(v) <= MAX_JSON_INT:
+                    value[k] = int(v)
+                    changed = True
+                elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_JSON_INT:
+                    # too big for an integer field (the document says so); a number field takes it as a float
+                    try:
+                        value[k] = float(v)
+                    except OverflowError:
+                        raise ApiError(422, "number out of range", _field(path + (k,))) from None
+                    changed = True
+                else:
+                    stack.append((v, path + (k,)))
+    return changed
 
 
 def _check_string(value: str, path: tuple[Any, ...]) -> None:
@@ -296,18 +339,11 @@ def _field(path: tuple[Any, ...]) -> str | None:
 
 
 def _check_dates(complaint: Complaint, prefix: str = "") -> None:
-    """received_at and incident_date within [EARLIEST, LATEST) in UTC (see EARLIEST), or 422 naming them."""
-    if complaint.received_at is not None:
-        try:
-            at = complaint.received_at.astimezone(timezone.utc)
-        except OverflowError:
-            at = None
-        if at is None or not EARLIEST <= at < LATEST:
-            raise ApiError(422, f"received_at must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)",
-                           prefix + "received_at")
-    if complaint.incident_date is not None and not EARLIEST.date() <= complaint.incident_date < LATEST.date():
-        raise ApiError(422, f"incident_date must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}",
-                       prefix + "incident_date")
+    """received_at and incident_date in the years 1900-2199 (see EARLIEST), or 422 naming them."""
+    for name in ("received_at", "incident_date"):
+        value = getattr(complaint, name)
+        if value is not None and value.year not in _YEARS:
+            raise ApiError(422, f"{name} must lie in the years {_YEARS[0]}-{_YEARS[-1]}", prefix + name)
 
 
 def _path_id(complaint_id: str) -> str:
@@ -334,15 +370,11 @@ def _utc(value: datetime | date | None, name: str, end: bool = False) -> datetim
     [EARLIEST, LATEST] is a 422 naming the parameter."""
     if value is None:
         return None
-    try:
-        if not isinstance(value, datetime):
-            value = datetime.combine(value + timedelta(days=1) if end else value, dtime.min)
-        value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-    except OverflowError:
-        value = None
-    if value is None or not EARLIEST <= value <= LATEST:
-        raise ApiError(422, f"{name} must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)", name)
-    return value
+    if value.year not in _YEARS:
+        raise ApiError(422, f"{name} must lie in the years {_YEARS[0]}-{_YEARS[-1]}", name)
+    if not isinstance(value, datetime):
+        value = datetime.combine(value + timedelta(days=1) if end else value, dtime.min)
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def _filters(q: ListQuery | StatsQuery) -> Filters:
@@ -360,7 +392,7 @@ def decode_cursor(token: str) -> Cursor:
     try:
         at, cid = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         when = datetime.fromisoformat(at)
-        if not isinstance(cid, str) or when.tzinfo is None or not EARLIEST <= when <= LATEST:
+        if not isinstance(cid, str) or when.tzinfo is None or when.year not in _YEARS:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ApiError(422, "not a cursor this API returned", "cursor") from None
@@ -415,6 +447,8 @@ def _respond(body: Any, status: int = 200) -> Response:
 # so the document cannot drift from the code. Validation stays ours (skip_validation): one error shape, fields
 # named the same way everywhere. openapi_spec() adds what depends on the app (security) and the links.
 spec_tree = SpecTree("flask", mode="strict", annotations=False, title="complaint-triage", version="1",
+                     description="Every error is JSON {error, detail, field}. No string (body, path or query) "
+                                 "may contain U+0000; JSON nests at most 32 levels deep.",
                      validation_error_model=ErrorOut, naming_strategy=lambda model: model.__name__,
                      nested_naming_strategy=lambda _parent, child: child)
 _ERRORS = {400: "malformed JSON", 401: "missing or wrong X-API-Key", 404: "unknown id", 413: "too large",
@@ -458,7 +492,8 @@ def triage_one() -> Response:
     201 with the decision when new; 200 with the stored decision when the id was seen before.
     """
     dry_run = _dry_run()
-    complaint: Complaint = _validate(Complaint, _json_body())
+    _, raw = _json_body()
+    complaint: Complaint = _validate_body(Complaint, raw)
     _check_dates(complaint)
     complaint = complaint.with_defaults()
     g.complaint_ids = [_stored_id(complaint.id)]
@@ -480,7 +515,7 @@ def triage_batch() -> Response:
     All or nothing: one invalid item stores none. 201 when any item is new.
     """
     dry_run = _dry_run()
-    body = _json_body()
+    body, raw = _json_body()
     settings: Settings = current_app.config["TRIAGE_SETTINGS"]
     if isinstance(body, dict) and isinstance(body.get("complaints"), list):
         items = body["complaints"]
@@ -490,7 +525,7 @@ def triage_batch() -> Response:
         if chars > settings.max_batch_chars:
             raise ApiError(413, f"the batch's texts hold {chars:,} characters; at most {settings.max_batch_chars:,} "
                            "per request (split it into smaller batches)", "complaints")
-    batch: BatchRequest = _validate(BatchRequest, body)
+    batch: BatchRequest = _validate_body(BatchRequest, raw)
     for i, c in enumerate(batch.complaints):
         _check_dates(c, f"complaints.{i}.")
     complaints = [c.with_defaults() for c in batch.complaints]
@@ -533,8 +568,6 @@ def list_complaints() -> Response:
     Page by `cursor` (each page's `next`); `offset` works up to a cap.
     """
     q: ListQuery = _validate(ListQuery, request.args.to_dict())
-    if q.cursor is not None and q.offset:
-        raise ApiError(422, "give cursor or offset, not both", "offset")
     after = decode_cursor(q.cursor) if q.cursor is not None else None
     rows, total = _store().list(_filters(q), limit=q.limit, offset=q.offset, after=after)
     following = encode_cursor(rows[-1]) if len(rows) == q.limit else None
@@ -548,7 +581,7 @@ def list_complaints() -> Response:
 def add_feedback(complaint_id: str) -> Response:
     """An agent's correction of category/severity/department, or a note"""
     _path_id(complaint_id)
-    fb: FeedbackIn = _validate(FeedbackIn, _json_body())
+    fb: FeedbackIn = _validate_body(FeedbackIn, _json_body()[1])
     try:
         saved = _store().add_feedback(_stored_id(complaint_id), fb.category, fb.severity, fb.department,
                                       mask_text(fb.note) if fb.note else None)
@@ -665,7 +698,34 @@ def openapi_spec() -> dict[str, Any]:
                 op["responses"][status]["links"] = links
     if keys:
         spec["components"]["securitySchemes"] = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    _document_body_checks(spec["components"]["schemas"])
     return spec
+
+
+# Python's str.isspace() (the contract's "not blank") in ECMA regex terms: \s, plus the separators U+001C-U+001F
+# and U+0085 that \s lacks, minus U+FEFF that \s has.
+_NOT_BLANK = r"[^\s\u001c-\u001f\u0085]|\ufeff"
+
+
+def _document_body_checks(schemas: dict[str, Any]) -> None:
+    """What the API checks beyond the contract's models (_check_tree, _check_dates, the text's "not blank"),
+    written into their schemas so the document promises exactly what is accepted."""
+    complaint = schemas["Complaint"]["properties"]
+    complaint["text"]["pattern"] = _NOT_BLANK
+    for name in ("received_at", "incident_date"):
+        for alt in complaint[name].get("anyOf", [complaint[name]]):
+            if alt.get("type") == "string":
+                alt["pattern"] = YEARS_PATTERN
+    stack: list[Any] = list(schemas.values())
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "integer":
+                node.setdefault("maximum", MAX_JSON_INT)
+                node.setdefault("minimum", -MAX_JSON_INT)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def docs_html(spec: dict[str, Any]) -> str:
