@@ -12,7 +12,9 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
+
+from complaint_triage.batch.source import printable
 
 
 class CheckpointError(ValueError):
@@ -27,6 +29,13 @@ class Job(BaseModel):
     output_format: str
     columns: dict[str, str]
     errors: str
+    # None in progress files written before these were options: any value matches.
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    def matches(self, other: Job) -> bool:
+        fill = {k: getattr(other, k) for k in ("encoding", "delimiter") if getattr(self, k) is None}
+        return self.model_copy(update=fill) == other
 
 
 class Checkpoint(BaseModel):
@@ -36,8 +45,15 @@ class Checkpoint(BaseModel):
     errors_bytes: int = 0
     decided: int = 0
     rejected: int = 0
+    warnings: int = 0
     ignored_columns: list[str] = []
     done: bool = False
+
+    @field_validator("ignored_columns")
+    @classmethod
+    def _printable(cls, v: list[str]) -> list[str]:
+        """A column name with bytes outside the input's encoding must not make the file unwritable."""
+        return [printable(c) for c in v]
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")

@@ -24,6 +24,15 @@ def _usable_cores() -> int:
               help="Rejected records with their line numbers [default: OUT with .errors.jsonl].")
 @click.option("--format", "in_format", type=click.Choice(["csv", "jsonl"]), default=None,
               help="Input format [default: from IN's extension; JSON lines for stdin].")
+@click.option("--encoding", default=None, metavar="CODEC",
+              help="The input's encoding, e.g. gb18030, cp1252 [default: a byte-order mark, else GBK/GB18030 "
+                   "when the bytes say so, else UTF-8].")
+@click.option("--delimiter", default=None, metavar="CHAR",
+              help="CSV delimiter, e.g. ';' or '\\t' [default: whichever of , ; tab | splits the header into the "
+                   "most columns; tab for .tsv on a tie].")
+@click.option("--max-reject-rate", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Stop when this share of the first 200 records is rejected (1: go on; a run that rejects "
+                   "every record still fails).")
 @click.option("--out-format", type=click.Choice(["jsonl", "csv"]), default=None)
 @click.option("--text-col", default=None, help="The column holding the complaint text [default: text].")
 @click.option("--id-col", default=None, help="The column holding the complaint id [default: id; else line-N].")
@@ -42,15 +51,17 @@ def _usable_cores() -> int:
 @click.option("--progress/--no-progress", default=None, help="[default: a progress bar on a terminal]")
 @click.option("--model-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False), default=None)
-def batch(source: str, out: Path, errors: Path | None, in_format: str | None, out_format: str | None,
-          text_col: str | None, id_col: str | None, mappings: tuple[str, ...], workers: int | None,
+def batch(source: str, out: Path, errors: Path | None, in_format: str | None, encoding: str | None,
+          delimiter: str | None, max_reject_rate: float, out_format: str | None, text_col: str | None, id_col: str | None, mappings: tuple[str, ...], workers: int | None,
           engine_name: str, scheduler: str | None, chunk_size: int | None, resume: bool, overwrite: bool,
           progress: bool | None, model_dir: str | None, policy_dir: str | None) -> None:
     """Triage a backlog: IN is CSV with a header row or JSON lines (``-`` reads stdin).
 
     Columns named like the complaint fields (text, id, received_at, language, amount, prior_complaints, ...)
     are used as they are; others are ignored and listed in the summary. Every record ends up either in OUT
-    (in input order, with its id) or in the errors file (with its line number and the reason).
+    (in input order, with its id) or in the errors file (with its line number and the reason); a record
+    decided without a bad optional field, or with its text cut to 20,000 characters, is in both (a warning
+    in the errors file, needs_review in OUT). A run that rejects most of its first 200 records stops.
 
     \b
     Examples:
@@ -60,6 +71,10 @@ def batch(source: str, out: Path, errors: Path | None, in_format: str | None, ou
     """
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1 or delimiter in "\"\r\n":
+            raise click.UsageError(f"--delimiter {delimiter!r}: one character other than a quote or a newline")
     from complaint_triage.batch.columns import ColumnMap, MappingError
     from complaint_triage.batch.engines import EngineError
     from complaint_triage.batch.formats import output_format
@@ -78,15 +93,19 @@ def batch(source: str, out: Path, errors: Path | None, in_format: str | None, ou
             progress=sys.stderr.isatty() if progress is None else progress,
             model_dir=str(Path(model_dir).resolve()) if model_dir else None,
             policy_dir=str(Path(policy_dir).resolve()) if policy_dir else None,
+            encoding=encoding, delimiter=delimiter, max_reject_rate=max_reject_rate,
         )
         summary = run(opts)
     except (SourceError, MappingError, BatchError, EngineError) as e:
-        raise click.ClickException(str(e)) from e
+        raise click.ClickException(" ".join(str(e).split())) from e
+    except (OSError, UnicodeError) as e:  # anything not named above: still one line, never a traceback
+        raise click.ClickException(f"{type(e).__name__}: {' '.join(str(e).split())}") from e
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; continue with: --resume (progress kept in {out}.progress.json)", err=True)
         sys.exit(130)
     resumed = f" (resumed after row {summary.resumed_from})" if summary.resumed_from else ""
-    click.echo(f"{summary.read:,} rows read{resumed}: {summary.decided:,} decided → {summary.output}, "
+    warned = f" ({summary.warnings:,} with a warning)" if summary.warnings else ""
+    click.echo(f"{summary.read:,} rows read{resumed}: {summary.decided:,} decided{warned} → {summary.output}, "
                f"{summary.rejected:,} rejected → {summary.errors}; {summary.rate:,.0f} rows/s "
                f"in {summary.seconds:.1f} s", err=True)
     if summary.ignored_columns:

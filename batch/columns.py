@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from complaint_triage.batch.source import printable
 from complaint_triage.contract import Complaint
 
 CONTRACT_FIELDS = frozenset(Complaint.model_fields)
@@ -33,16 +34,17 @@ class ColumnMap:
     @classmethod
     def build(cls, text_col: str | None = None, id_col: str | None = None,
               extra: tuple[str, ...] | list[str] = ()) -> ColumnMap:
+        # Column names are compared as the header shows them (bytes outside the encoding as \xNN).
         renames: dict[str, str] = {}
         if text_col:
-            renames[text_col] = "text"
+            renames[printable(text_col)] = "text"
         if id_col:
-            renames[id_col] = "id"
+            renames[printable(id_col)] = "id"
         for item in extra:
             src, sep, dst = item.partition("=")
             if not sep or not src or not dst:
-                raise MappingError(f"--map {item!r}: expected SOURCE_COLUMN=FIELD")
-            renames[src] = dst
+                raise MappingError(f"--map {printable(item)!r}: expected SOURCE_COLUMN=FIELD")
+            renames[printable(src)] = dst
         unknown = sorted(set(renames.values()) - CONTRACT_FIELDS)
         if unknown:
             raise MappingError(f"not complaint fields: {', '.join(unknown)} "
@@ -63,5 +65,5 @@ class ColumnMap:
             if name in CONTRACT_FIELDS and (key in self.renames or key not in self._targets):
                 out[name] = value
             else:
-                self.ignored.add(key)
+                self.ignored.add(printable(key))
         return out

@@ -6,8 +6,14 @@ handling are written once. Each loads the model and the policy once per worker b
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -34,6 +40,40 @@ class InlineExecutor(Executor):
         return f
 
 
+_PR_SET_PDEATHSIG = 1
+WATCHDOG_EVERY_S = 0.5
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive the batch process that feeds it (after a ``kill -9`` of the parent it would
+    sit on its copy of the model forever, owned by PID 1).
+
+    On Linux the kernel sends the worker SIGKILL when its parent exits (``prctl(PR_SET_PDEATHSIG)``); the pool's
+    processes are started by the parent's main thread, whose end is the process's end. Everywhere, a daemon
+    thread checks every half second whether the parent is still the one that started the worker, which
+    also covers a parent that died before the ``prctl`` call."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still applies
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_EVERY_S)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _init_worker(spec: WorkerSpec, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    warm_up(spec)
+
+
 @contextmanager
 def local_processes(spec: WorkerSpec, workers: int) -> Iterator[Executor]:
     if workers <= 1:
@@ -43,7 +83,8 @@ def local_processes(spec: WorkerSpec, workers: int) -> Iterator[Executor]:
     # fork: workers start in milliseconds and share the parent's imported libraries; the parent has not
     # loaded the model, so each worker loads its own copy once in the initializer.
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=warm_up, initargs=(spec,)) as ex:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(spec, os.getpid())) as ex:
         yield ex
 
 

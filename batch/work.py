@@ -2,6 +2,11 @@
 
 Workers (local processes or Dask workers) receive plain data and return plain strings, so the parent only
 reads and writes; the model and the policy are loaded once per worker process and kept in ``_DECIDERS``.
+
+A record is rejected only when it has no usable text or id. A bad optional field (an unparseable
+``incident_date``, a negative ``amount``, an unknown ``language``) is dropped and a text over the contract's
+20,000 characters is cut; the complaint is decided with ``needs_review`` set, and a ``"level": "warning"``
+entry in the errors file says what was dropped.
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from complaint_triage.batch.formats import OutputFormat, format_decision
-from complaint_triage.contract import Complaint, describe_errors
+from complaint_triage.contract import MAX_TEXT, Complaint, Decision, describe_errors
 from complaint_triage.masking import mask_text
-from complaint_triage.contract import Decision
 from complaint_triage.pipeline import Decider
 
 
@@ -45,16 +50,21 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Rejected:
-    """A record that is not in the output, and why; one line of the errors file."""
+    """One line of the errors file: a record that is not in the output (``error``), or one that is, decided
+    without what ``dropped`` names (``warning``)."""
 
     row: int
     line: int
     reason: str
     id: str | None = None
+    level: Literal["error", "warning"] = "error"
+    dropped: tuple[str, ...] = ()
 
     def to_json(self) -> str:
-        body = {"row": self.row, "line": self.line, **({"id": self.id} if self.id is not None else {}),
-                "reason": self.reason}
+        body: dict[str, Any] = {"level": self.level, "row": self.row, "line": self.line,
+                                **({"id": self.id} if self.id is not None else {}), "reason": self.reason}
+        if self.dropped:
+            body["dropped"] = list(self.dropped)
         return json.dumps(body, ensure_ascii=False) + "\n"
 
 
@@ -89,6 +99,7 @@ def run_chunk(spec: WorkerSpec, chunk: Chunk) -> ChunkResult:
     decider = decider_for(spec)
     errors: list[Rejected] = []
     good: list[tuple[Item, Complaint]] = []
+    review: set[int] = set()  # positions in ``good`` decided without something of theirs
     for item in chunk.items:
         if item.error is not None:
             errors.append(Rejected(item.row, item.line, item.error))
@@ -98,32 +109,73 @@ def run_chunk(spec: WorkerSpec, chunk: Chunk) -> ChunkResult:
             fields = {**fields, "id": str(fields["id"])}
         try:
             complaint = Complaint.model_validate(fields)
+            dropped: tuple[str, ...] = ()
         except ValidationError as e:
-            errors.append(Rejected(item.row, item.line, describe_errors(e, whole="record"),
-                                   _masked_id(fields.get("id"))))
-            continue
+            salvaged = _salvage(fields, e)
+            if salvaged is None:
+                errors.append(Rejected(item.row, item.line, describe_errors(e, whole="record"),
+                                       _masked_id(fields.get("id"))))
+                continue
+            complaint, dropped, notes = salvaged
         if complaint.id is None:
             complaint = complaint.model_copy(update={"id": f"line-{item.line}"})
+        if dropped:
+            review.add(len(good))
+            errors.append(Rejected(item.row, item.line, f"decided with needs_review: {notes}",
+                                   _masked_id(complaint.id), "warning", dropped))
         good.append((item, complaint.with_defaults()))
-    lines = [format_decision(d, c.text, spec.out_format) for c, d in _decide(decider, good, errors)]
+    decided = _decide(decider, good, errors)
+    lines = [format_decision(d.model_copy(update={"needs_review": True}) if i in review else d, c.text,
+                             spec.out_format) for i, c, d in decided]
     errors.sort(key=lambda e: e.row)
     return ChunkResult(chunk.seq, chunk.items[-1].row, lines, errors)
 
 
+# Never dropped: without a text there is nothing to decide, and the id is how the row is found again.
+_KEPT = frozenset({"text", "id"})
+
+
+def _salvage(fields: dict[str, Any], e: ValidationError) -> tuple[Complaint, tuple[str, ...], str] | None:
+    """The complaint without its bad optional fields and with its text cut to ``MAX_TEXT`` characters, what
+    was dropped, and why; None when the text or the id is what is wrong (the record is rejected)."""
+    fixed = dict(fields)
+    dropped: list[str] = []
+    notes: list[str] = []
+    for err in e.errors():
+        name = str(err["loc"][0]) if err["loc"] else ""
+        text = fields.get("text")
+        if name == "text" and err["type"] == "string_too_long" and isinstance(text, str):
+            fixed["text"] = text[:MAX_TEXT]
+            dropped.append(f"text[{MAX_TEXT}:]")
+            notes.append(f"text: {len(text):,} characters, cut to the first {MAX_TEXT:,}")
+        elif name in _KEPT or name not in fields:
+            return None
+        elif name not in dropped:
+            del fixed[name]
+            dropped.append(name)
+            notes.append(f"{name} dropped ({err['msg']})")
+    try:
+        complaint = Complaint.model_validate(fixed)
+    except ValidationError:
+        return None
+    return complaint, tuple(dropped), "; ".join(notes)
+
+
 def _decide(decider: Decider, good: list[tuple[Item, Complaint]],
-            errors: list[Rejected]) -> list[tuple[Complaint, Decision]]:
-    """A failure inside the model or the rules costs the one record that caused it, not its whole chunk."""
+            errors: list[Rejected]) -> list[tuple[int, Complaint, Decision]]:
+    """A failure inside the model or the rules costs the one record that caused it, not its whole chunk.
+    Each result keeps its position in ``good``."""
     complaints = [c for _, c in good]
     try:
         decisions = decider.decide_many(complaints)
     except Exception:  # noqa: BLE001 - retried one by one below, each failure reported with its row
         decisions = None
     if decisions is not None:
-        return list(zip(complaints, decisions))
+        return [(i, c, d) for i, (c, d) in enumerate(zip(complaints, decisions))]
     out = []
-    for item, c in good:
+    for i, (item, c) in enumerate(good):
         try:
-            out.append((c, decider.decide(c)))
+            out.append((i, c, decider.decide(c)))
         except Exception as e:  # noqa: BLE001 - reported in the errors file, the run goes on
             errors.append(Rejected(item.row, item.line, f"internal error: {type(e).__name__}: {e}"[:300],
                                    _masked_id(c.id)))
