@@ -357,7 +357,8 @@ class _RejectWatch:
         if reason.startswith("not ") and reason.endswith(" text"):
             return (f"Likely cause: the file is not {d.name} (encoding: {d.how}); give --encoding, e.g. "
                     "--encoding gb18030 (Chinese Excel) or --encoding cp1252 (Western European Excel).")
-        if reason.startswith("has ") or reason.startswith("unreadable CSV") or reason.startswith("broken quote"):
+        one_column = header is not None and len(header) == 1 and any(c in header[0] for c in ",;\t|")
+        if one_column or reason.startswith(("has ", "unreadable CSV", "broken quote")):
             return (f"Likely cause: a wrong delimiter (the file was read with {d.delimiter!r}, which gives "
                     f"{len(header or [])} columns); give --delimiter, e.g. --delimiter ';'.")
         if reason in ("text: Field required", "text: text is blank") or reason.startswith("text:"):

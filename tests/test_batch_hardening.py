@@ -283,6 +283,9 @@ def _csv(path: Path, header: list[str], rows: list[list[str]], delimiter=",", en
     # semicolons read as commas
     (lambda p: _csv(p, ["id", "text", "agent"], [[str(i), f"text, with comma {i}", "ann"] for i in range(600)],
                     delimiter=";"), ["--delimiter", ","], "--delimiter"),
+    # the header read as one column: the delimiter, not the text column, is what is wrong
+    (lambda p: _csv(p, ["id", "text"], [[str(i), TEXTS[i % 4]] for i in range(600)], delimiter=";"),
+     ["--delimiter", "|"], "--delimiter"),
     # GBK read as UTF-8
     (lambda p: _csv(p, ["id", "text"], [[str(i), ZH_ROWS[i % 3][1]] for i in range(600)], encoding="gbk"),
      ["--encoding", "utf-8"], "--encoding"),
