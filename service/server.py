@@ -10,9 +10,51 @@ from __future__ import annotations
 
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.sync import SyncWorker
 
+from complaint_triage.service.errors import error_body
 from complaint_triage.service.settings import Settings
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's util.write_error, but the body is the API's error object instead of an HTML page."""
+    body = error_body(status_int, mesg or reason)
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1", "replace") + body)
+
+
+class JsonErrorWorker(SyncWorker):
+    """A sync worker whose own answers are JSON in the API's shape: a request gunicorn cannot parse (bad request
+    line, oversized headers) and a request still running when the worker timeout kills the worker (503, where
+    plain gunicorn closes the connection without a word)."""
+
+    _client: Any = None
+
+    def init_process(self) -> None:
+        # Worker.handle_error writes through gunicorn.util.write_error: replace it in this worker process only.
+        util.write_error = write_json_error
+        super().init_process()
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        self._client = client
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            self._client = None
+
+    def handle_abort(self, sig: int, frame: Any) -> None:
+        # SIGABRT from the arbiter: this request outlived the timeout. Answer it before the worker exits.
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                write_json_error(client, 503, "Service Unavailable",
+                                 "the request took longer than the worker timeout; retry with less work")
+            except OSError:
+                pass
+        super().handle_abort(sig, frame)
 
 
 class TriageServer(BaseApplication):
@@ -51,7 +93,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "complaint_triage.service.server.JsonErrorWorker",
         "preload_app": False,
         # A full batch of long texts on a cold worker takes seconds; the default 30 s is too tight.
         "timeout": timeout,

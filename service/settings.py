@@ -21,10 +21,11 @@ class Settings(BaseSettings):
     # Comma-separated; empty means the API is open (a local or trusted-network deployment).
     api_keys: str = ""
     max_batch: int = Field(default=1000, ge=1)
-    # The work one request may ask for: characters of complaint text per batch (~0.4-0.8 s of one core). Two
-    # full batches on two sync workers then keep /healthz waiting under a second; bigger backlogs are split
-    # into more requests, or go through `complaint-triage batch`.
-    max_batch_chars: int = Field(default=200_000, ge=20_000)
+    # The work one request may ask for: characters of complaint text per batch (a full batch is 0.6-1.7 s of one
+    # core here). A sync worker answers nothing else meanwhile, so this bounds how long a health check can wait
+    # when every worker is busy; serve's default of cores + 1 workers keeps one free for it. Bigger backlogs
+    # are split into more requests, or go through `complaint-triage batch`.
+    max_batch_chars: int = Field(default=100_000, ge=20_000)
     # A full batch of long texts is large; the cap keeps one request from exhausting a worker's memory.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     model_dir: Path | None = None
