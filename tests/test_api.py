@@ -296,7 +296,25 @@ def test_list_filters_and_paging(filled, query, expected):
     assert ids(r) == expected
 
 
+def test_list_pages_by_cursor(filled):
+    seen, url = [], "/v1/complaints?limit=1&category=billing"
+    first = filled.get(url).get_json()
+    assert first["total"] == 2 and first["next"]
+    page = first
+    while True:
+        seen += [i["id"] for i in page["items"]]
+        if page["next"] is None:
+            break
+        page = filled.get(f"{url}&cursor={page['next']}").get_json()
+    assert seen == ["f3", "f2"]
+    everything = filled.get("/v1/complaints?limit=2").get_json()
+    assert ids(filled.get(f"/v1/complaints?limit=2&cursor={everything['next']}")) == ["f2", "f1"]
+    assert filled.get("/v1/complaints?limit=4").get_json()["next"] is not None  # a full page: maybe more
+    assert filled.get("/v1/complaints?limit=5").get_json()["next"] is None
+
+
 @pytest.mark.parametrize("query, field", [
+    ("cursor=not-a-cursor", "cursor"), ("cursor=WyJ4IiwgMV0", "cursor"), ("offset=10001", "offset"),
     ("limit=0", "limit"), ("limit=501", "limit"), ("offset=-1", "offset"), ("escalation_level=7", "escalation_level"),
     ("category=weather", "category"), ("received_from=yesterday", "received_from"), ("colour=red", "colour"),
 ])

@@ -10,9 +10,6 @@ from sqlalchemy import func, select
 
 from complaint_triage.service.store import Filters, NotFound, Record, Store
 
-
-
-
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=timezone.utc)  # a Monday
 
 
@@ -122,3 +119,32 @@ def test_feedback(store):
     assert [f["department"] for f in store.get("a")["feedback"]] == ["logistics"]
     with pytest.raises(NotFound):
         store.add_feedback("missing", "delivery", None, None, None)
+
+
+def test_pages_by_key_match_the_full_order_through_ties(store):
+    from complaint_triage.service.store import Cursor
+
+    store.insert_many([rec(f"k{i:02d}", at=T0 + timedelta(hours=i // 3), category="billing" if i % 2 else "safety")
+                       for i in range(20)])  # three rows per timestamp: the id breaks each tie
+    for f in (Filters(), Filters(category="billing"), Filters(received_from=T0 + timedelta(hours=2))):
+        everything = [r["id"] for r in store.list(f, limit=100)[0]]
+        paged, after = [], None
+        while True:
+            rows, total = store.list(f, limit=4, after=after)
+            paged += [r["id"] for r in rows]
+            assert total == len(everything)  # the total ignores the cursor
+            if len(rows) < 4:
+                break
+            after = Cursor(received_at=rows[-1]["received_at"], id=rows[-1]["id"])
+        assert paged == everything
+    rows, _ = store.list(Filters(), limit=2, offset=1, after=Cursor(received_at=T0 + timedelta(hours=6), id="k18"))
+    assert [r["id"] for r in rows] == ["k15", "k16"]  # k19 after the cursor, skipped by the offset
+
+
+def test_the_indexes_the_list_and_stats_use_exist(store):
+    from sqlalchemy import inspect
+
+    names = {ix["name"] for ix in inspect(store.engine).get_indexes(store.complaints.name)}
+    prefix = store.complaints.name
+    assert {f"ix_{prefix}_list", f"ix_{prefix}_stats", f"ix_{prefix}_category_list", f"ix_{prefix}_severity_list",
+            f"ix_{prefix}_department_list", f"ix_{prefix}_escalation_level_list"} <= names
