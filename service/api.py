@@ -112,13 +112,10 @@ class FeedbackIn(BaseModel):
 
 
 def _parse_flag(value: Any) -> Any:
-    """Query flags: true/1/yes or false/0/no (an empty value is false)."""
+    """Query flags are JSON Schema booleans, as the document says: exactly `true` or `false`."""
     if isinstance(value, str):
-        low = value.lower()
-        if low in ("true", "1", "yes"):
-            return True
-        if low in ("false", "0", "no", ""):
-            return False
+        if value in ("true", "false"):
+            return value == "true"
         raise ValueError("expected true or false")
     return value
 
@@ -362,7 +359,7 @@ def _validate(model: type[BaseModel], data: Any, prefix: tuple[Any, ...] = ()) -
 
 
 def _dry_run() -> bool:
-    return _validate(DryRunQuery, {"dry_run": request.args.get("dry_run", "")}).dry_run
+    return "dry_run" in request.args and _validate(DryRunQuery, {"dry_run": request.args["dry_run"]}).dry_run
 
 
 def _utc(value: datetime | date | None, name: str, end: bool = False) -> datetime | None:
@@ -699,6 +696,9 @@ def openapi_spec() -> dict[str, Any]:
     if keys:
         spec["components"]["securitySchemes"] = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     _document_body_checks(spec["components"]["schemas"])
+    # this app's limit (a setting); the characters budget (TRIAGE_MAX_BATCH_CHARS) is the documented 413
+    spec["components"]["schemas"]["BatchRequest"]["properties"]["complaints"]["maxItems"] = \
+        current_app.config["TRIAGE_SETTINGS"].max_batch
     return spec
 
 

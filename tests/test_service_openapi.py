@@ -77,6 +77,12 @@ def test_responses_have_schemas(tmp_path, path, method, status, schema):
     assert schema in doc["components"]["schemas"]
 
 
+def test_the_batch_limit_of_this_app_is_in_its_document(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'doc.db'}", log_level="WARNING", max_batch=7)
+    doc = create_app(settings, decider=object()).test_client().get("/openapi.json").get_json()  # type: ignore[arg-type]
+    assert doc["components"]["schemas"]["BatchRequest"]["properties"]["complaints"]["maxItems"] == 7
+
+
 def test_vocabularies_are_enums_from_the_contract(tmp_path):
     schemas = spec(tmp_path)["components"]["schemas"]
     assert schemas["Complaint"]["properties"]["category"]["anyOf"][0]["enum"] == list(CATEGORIES)

@@ -31,8 +31,9 @@ def served(tmp_path_factory):
 
     db = tmp_path_factory.mktemp("schemathesis") / "api.db"
     # keys configured: the document then declares security on /v1, and the `ignored_auth` check has work to do
-    settings = Settings(database_url=f"sqlite:///{db}", log_level="CRITICAL", api_keys="k1", max_batch=5,
-                        max_body_bytes=256 * 1024)
+    # max_batch small, so the generated batches reach it; the body cap at its default (16 MiB), since the
+    # document cannot say how many bytes a JSON encoder will make of a schema-valid body
+    settings = Settings(database_url=f"sqlite:///{db}", log_level="CRITICAL", api_keys="k1", max_batch=5)
     server = make_server("127.0.0.1", 0, create_app(settings, Decider()), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -66,8 +67,11 @@ def run(base_url: str) -> tuple[collections.Counter, list[str], int]:
                     if check.status == Status.FAILURE:
                         interaction = event.recorder.interactions.get(case_id)
                         request = interaction.request if interaction else None
+                        response = interaction.response if interaction else None
                         problems.append(f"{check.name} on {event.recorder.label}: {check.failure_info.failure.title}"
-                                        f" ({request and request.method} {request and request.uri})")
+                                        f" ({request and request.method} {request and request.uri} "
+                                        f"{request and (request.body or b'')[:300]!r} -> "
+                                        f"{response and response.status_code} {response and response.content[:300]!r})")
             for interaction in event.recorder.interactions.values():
                 if interaction.response is not None:
                     statuses[interaction.response.status_code] += 1
