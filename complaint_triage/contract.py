@@ -139,10 +139,18 @@ class Signals(BaseModel):
 
 
 # ---------------------------------------------------------------- decision
+class Alternative(BaseModel):
+    label: Category
+    confidence: float
+
+
 class CategoryOut(BaseModel):
     label: Category
     confidence: float
     source: CategorySource
+    alternatives: list[Alternative] = Field(
+        default=[], description="other problems the complaint raises: categories at least as probable as the "
+                                "policy's secondary threshold, most likely first, at most two")
 
 
 class SeverityOut(BaseModel):

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from complaint_triage.contract import CategoryOut, Complaint, Decision, SeverityOut, Versions
+from complaint_triage.contract import Alternative, CategoryOut, Complaint, Decision, SeverityOut, Versions
 from complaint_triage.rules.decide import PolicyDecider, PolicyOutcome
 from complaint_triage.rules.facts import Facts
 from complaint_triage.rules.policy import load_policy
 from complaint_triage.triage.analyzer import Triage, TriageResult
 
 
-def build_facts(c: Complaint, r: TriageResult) -> Facts:
+def alternatives(c: Complaint, r: TriageResult, threshold: float, most: int) -> list[Alternative]:
+    """The model's other likely categories (policy.md, "Secondary categories"); none when an agent set the
+    category, since the agent has decided what the complaint is about."""
+    if c.category is not None:
+        return []
+    ranked = sorted(r.category_probabilities.items(), key=lambda kv: -kv[1])
+    return [Alternative(label=label, confidence=p) for label, p in ranked
+            if label != r.category.label and p >= threshold][:most]
+
+
+def build_facts(c: Complaint, r: TriageResult, alts: list[Alternative] = ()) -> Facts:
     """The contract's input fields win over what the text suggests; the text fills in what they leave open."""
     s = r.signals
     category = c.category or r.category.label
@@ -25,6 +35,8 @@ def build_facts(c: Complaint, r: TriageResult) -> Facts:
     return Facts(
         category=category,
         category_confidence=1.0 if c.category else r.category.confidence,
+        alt_category_1=alts[0].label if len(alts) > 0 else None,
+        alt_category_2=alts[1].label if len(alts) > 1 else None,
         severity=c.severity or r.severity.label,
         language_supported=r.language is not None,
         prior_complaints=c.prior_complaints,
@@ -71,13 +83,15 @@ class Decider:
         return [self._combine(c, r, explain) for c, r in zip(complaints, results)]
 
     def _combine(self, c: Complaint, r: TriageResult, explain: bool) -> Decision:
-        facts = build_facts(c, r)
+        secondary = self.policy.policy.thresholds.get("secondary", {})
+        alts = alternatives(c, r, float(secondary.get("threshold", 1.0)), int(secondary.get("max_alternatives", 0)))
+        facts = build_facts(c, r, alts)
         out: PolicyOutcome = self.policy.decide(facts, r.language or "en")
         return Decision(
             id=c.id,
             language=r.language,
             category=CategoryOut(label=facts.category, confidence=facts.category_confidence,
-                                 source="override" if c.category else "model"),
+                                 source="override" if c.category else "model", alternatives=alts),
             severity=SeverityOut(label=out.final_severity, model_label=r.severity.label,
                                  confidence=r.severity.confidence),
             signals=r.signals,

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 class Facts(BaseModel):
     category: str
     category_confidence: float
+    alt_category_1: str | None = None
+    alt_category_2: str | None = None
     severity: str
     language_supported: bool
     prior_complaints: int = 0

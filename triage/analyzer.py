@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from spacy.tokens import Doc
 
 from complaint_triage.contract import Signals
-from complaint_triage.triage.features import from_doc, make_docs
+from complaint_triage.triage.features import from_doc, make_docs, tokenize
 from complaint_triage.triage.language import detect_language
-from complaint_triage.triage.model import TriageModel, load_model
-from complaint_triage.triage.signals import extract_signals
+from complaint_triage.triage.model import Scores, TriageModel, load_model
+from complaint_triage.triage.signals import extract_signals, sentence_spans
 
 MODEL_DIR_ENV = "TRIAGE_MODEL_DIR"
 UNSUPPORTED_SEVERITY = "medium"
@@ -44,6 +44,8 @@ class TriageResult(BaseModel):
     category: Prediction
     severity: Prediction
     signals: Signals
+    category_probabilities: dict[str, float] = {}
+    signal_probabilities: dict[str, float] = {}
 
     @property
     def supported(self) -> bool:
@@ -81,14 +83,18 @@ class Triage:
                 langs.append(guess.language)
                 reasons.append(guess.reason)
 
-        preds: dict[int, tuple[str, float, str, float]] = {}
+        scores: dict[int, Scores] = {}
         docs: dict[int, Doc] = {}
+        learned: dict[int, dict[str, tuple[int, int]]] = {}
         for lang in ("zh", "en"):
             idx = [i for i, lg in enumerate(langs) if lg == lang]
+            if not idx:
+                continue
             lang_docs = make_docs([texts[i] for i in idx], lang)
-            for i, doc, p in zip(idx, lang_docs, self.model.predict_tokenized([from_doc(d) for d in lang_docs], lang)):
-                preds[i] = p
+            for i, doc, sc in zip(idx, lang_docs, self.model.score_tokenized([from_doc(d) for d in lang_docs], lang)):
+                scores[i] = sc
                 docs[i] = doc
+            learned.update(self._learned_evidence(idx, texts, lang, scores))
 
         results = []
         for i, text in enumerate(texts):
@@ -103,13 +109,39 @@ class Triage:
                     )
                 )
                 continue
-            cat, cconf, sev, sconf = preds[i]
+            sc = scores[i]
+            cat, cconf = sc.top("category")
+            sev, sconf = sc.top("severity")
             results.append(
                 TriageResult(
                     language=lang, language_reason=reasons[i],
                     category=Prediction(label=cat, confidence=round(cconf, 4)),
                     severity=Prediction(label=sev, confidence=round(sconf, 4)),
-                    signals=extract_signals(text, lang, received[i], doc=docs[i]),
+                    category_probabilities={k: round(v, 4) for k, v in sc.category.items()},
+                    signal_probabilities={k: round(v, 4) for k, v in sc.signals.items()},
+                    signals=extract_signals(text, lang, received[i], doc=docs[i], learned=learned.get(i),
+                                            unconfirmed=frozenset(f for f, pr in sc.signals.items()
+                                                                  if pr < sc.signal_confirm.get(f, 0.0))),
                 )
             )
         return results
+
+    def _learned_evidence(self, idx: list[int], texts: list[str], lang: str,
+                          scores: dict[int, Scores]) -> dict[int, dict[str, tuple[int, int]]]:
+        """For each flag a signal head raises, the sentence it scores highest is the evidence: every flag shown
+        to an agent points at exact text. Only texts with such a flag pay for scoring their sentences."""
+        wanted = {i: [f for f, p in scores[i].signals.items() if p >= scores[i].signal_thresholds.get(f, 1.1)]
+                  for i in idx}
+        wanted = {i: fs for i, fs in wanted.items() if fs}
+        if not wanted:
+            return {}
+        pieces: list[tuple[int, tuple[int, int]]] = []
+        for i in wanted:
+            pieces += [(i, span) for span in sentence_spans(texts[i])]
+        piece_scores = self.model.score_tokenized(
+            tokenize([texts[i][a:b] for i, (a, b) in pieces], lang), lang)
+        out: dict[int, dict[str, tuple[int, int]]] = {}
+        for i, flags in wanted.items():
+            mine = [(span, sc) for (j, span), sc in zip(pieces, piece_scores) if j == i]
+            out[i] = {f: max(mine, key=lambda m, f=f: m[1].signals[f])[0] for f in flags}
+        return out

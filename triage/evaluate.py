@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
 from complaint_triage.triage.analyzer import Triage
+from complaint_triage.triage.calibration import expected_calibration_error, risk_coverage
 
 
 class EvalRow(BaseModel):
@@ -73,7 +75,7 @@ def _report(gold: list[str], pred: list[str], labels: tuple[str, ...]) -> dict:
     }
 
 
-def evaluate(triage: Triage, rows: list[EvalRow], batch_size: int = 512) -> dict:
+def evaluate(triage: Triage, rows: list[EvalRow], batch_size: int = 512, secondary_threshold: float = 0.30) -> dict:
     results = []
     for i in range(0, len(rows), batch_size):
         results += triage.analyze_many([r.text for r in rows[i : i + batch_size]])
@@ -90,8 +92,26 @@ def evaluate(triage: Triage, rows: list[EvalRow], batch_size: int = 512) -> dict
         sidx = [i for i in idx if rows[i].severity]
         sev = _report([rows[i].severity for i in sidx], [results[i].severity.label for i in sidx], SEVERITIES)
         sev["critical_recall"] = sev["per_class"]["critical"]["recall"]
+        cat.update(_trust([rows[i].category for i in idx], [results[i] for i in idx], secondary_threshold))
         out["languages"][key] = {"category": cat, "severity": sev}
     return out
+
+
+def _trust(gold: list[str], results: list, secondary_threshold: float) -> dict:
+    """Calibration, risk–coverage and how often the primary or an alternative (policy.md: probability at
+    least ``secondary_threshold``, at most two) is the gold label."""
+    conf = np.array([r.category.confidence for r in results])
+    correct = np.array([r.category.label == g for g, r in zip(gold, results)])
+    with_alternatives = []
+    for g, r in zip(gold, results):
+        alts = [c for c, p in sorted(r.category_probabilities.items(), key=lambda kv: -kv[1])
+                if c != r.category.label and p >= secondary_threshold][:2]
+        with_alternatives.append(g == r.category.label or g in alts)
+    return {"ece": expected_calibration_error(conf, correct),
+            "mean_confidence": round(float(conf.mean()), 4) if len(conf) else 0.0,
+            "risk_coverage": risk_coverage(conf, correct),
+            "primary_or_alternative_accuracy": round(float(np.mean(with_alternatives)), 4) if gold else 0.0,
+            "secondary_threshold": secondary_threshold}
 
 
 def format_report(report: dict) -> str:
@@ -103,8 +123,13 @@ def format_report(report: dict) -> str:
         for target in ("category", "severity"):
             t = r[target]
             extra = f"  critical recall {t['critical_recall']:.3f}" if target == "severity" else ""
+            if target == "category" and "ece" in t:
+                extra = (f"  ECE {t['ece']:.3f}  primary-or-alternative {t['primary_or_alternative_accuracy']:.3f}")
             lines.append(f"\n[{lang}] {target}: n={t['n']} accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}"
                          f"{extra}")
+            if target == "category" and "risk_coverage" in t:
+                lines.append("  review threshold → routed automatically / accuracy of those: " + ", ".join(
+                    f"{rc['threshold']:.2f}→{rc['coverage']:.0%}/{rc['accuracy'] or 0:.0%}" for rc in t["risk_coverage"]))
             lines.append(f"  {'label':<18}{'prec':>7}{'rec':>7}{'f1':>7}{'n':>6}")
             for lab, m in t["per_class"].items():
                 lines.append(f"  {lab:<18}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{m['support']:>6}")
@@ -115,3 +140,45 @@ def format_report(report: dict) -> str:
             for lab, row in zip(labs, t["confusion"]["matrix"]):
                 lines.append(f"  {lab:<18}" + "".join(f"{v:>7}" for v in row))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- signals
+# The six flags of the signal test set, as unions of the contract's finer signals.
+SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "danger": ("injury",),
+    "media": ("media_threat", "media_exposure"),
+    "legal": ("legal_threat", "legal_action_filed", "regulator_threat"),
+    "repeat": ("repeat",),
+    "collective": ("collective",),
+    "extreme_action": ("extreme_action",),
+}
+
+
+def signal_group_flags(signals) -> dict[str, bool]:
+    return {g: any(getattr(signals, s) for s in members) for g, members in SIGNAL_GROUPS.items()}
+
+
+def evaluate_signals(triage: Triage, cases: list[dict]) -> dict:
+    """Precision, recall and false-alarm rate per flag and language of the whole signal stage (cue lexicon,
+    context and learned heads); ``cases`` carry text, lang and the six flags. Returns also the misses and
+    false alarms, so a change can be read case by case."""
+    out: dict = {}
+    for lang in sorted({c["lang"] for c in cases}):
+        rows = [c for c in cases if c["lang"] == lang]
+        results = triage.analyze_many([c["text"] for c in rows], [lang] * len(rows))
+        got = [signal_group_flags(r.signals) for r in results]
+        per = {}
+        for flag in SIGNAL_GROUPS:
+            tp = sum(1 for c, g in zip(rows, got) if c[flag] and g[flag])
+            fp = sum(1 for c, g in zip(rows, got) if not c[flag] and g[flag])
+            fn = sum(1 for c, g in zip(rows, got) if c[flag] and not g[flag])
+            negatives = sum(1 for c in rows if not c[flag])
+            per[flag] = {
+                "n_positive": tp + fn, "precision": round(tp / (tp + fp), 4) if tp + fp else 1.0,
+                "recall": round(tp / (tp + fn), 4) if tp + fn else 1.0,
+                "false_alarm_rate": round(fp / negatives, 4) if negatives else 0.0,
+                "missed": [c["id"] for c, g in zip(rows, got) if c[flag] and not g[flag]],
+                "false_alarms": [c["id"] for c, g in zip(rows, got) if not c[flag] and g[flag]],
+            }
+        out[lang] = {"n": len(rows), "flags": per}
+    return out

@@ -13,6 +13,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
@@ -29,6 +31,7 @@ from complaint_triage.triage.model import (
     ArrayLanguageModel,
     CharPart,
     CuePart,
+    SignalHeads,
     Hyperparams,
     LinearTarget,
     WordPart,
@@ -154,3 +157,54 @@ def _linear_target(clf: CalibratedClassifierCV) -> LinearTarget:
         b=np.asarray(b, dtype=np.float64),
         columns=np.asarray(columns, dtype=np.int64),
     )
+
+
+# ---------------------------------------------------------------- signal heads
+SIGNAL_C = 1.0
+# A classifier alone may raise a flag on at most this share of texts without it (out of fold).
+MAX_FALSE_ALARMS = 0.03
+_GRID = np.round(np.arange(0.30, 0.96, 0.05), 2)
+_CONFIRM_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+
+
+def fit_signal_heads(lm: ArrayLanguageModel, texts: list[str], labels: list[dict[str, bool]],
+                     cue_flags: list[dict[str, bool]], flags: tuple[str, ...], seed: int) -> SignalHeads:
+    """A logistic classifier per flag over the language model's features. Its threshold is chosen on 5-fold
+    out-of-fold probabilities of the authored signal items, for the way it is used: a flag counts when the cue
+    lexicon finds it and the classifier does not contradict it, or the classifier alone is sure enough."""
+    X = lm.features(tokenize(texts, lm.lang))
+    W, b, thresholds, confirm = [], [], [], []
+    for flag in flags:
+        y = np.array([lab[flag] for lab in labels])
+        cues = np.array([c[flag] for c in cue_flags])
+        clf = LogisticRegression(C=SIGNAL_C, class_weight="balanced", max_iter=3000).fit(X, y)
+        W.append(clf.coef_[0])
+        b.append(clf.intercept_[0])
+        oof = np.zeros(len(y))
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+        for tr, te in folds.split(X, y):
+            oof[te] = LogisticRegression(C=SIGNAL_C, class_weight="balanced", max_iter=3000).fit(
+                X[tr], y[tr]).predict_proba(X[te])[:, 1]
+        c, t = _choose_thresholds(y, cues, oof, recall_first=flag == "danger")
+        confirm.append(c)
+        thresholds.append(t)
+    return SignalHeads(flags=list(flags), thresholds=thresholds, confirm=confirm,
+                       W=np.ascontiguousarray(np.vstack(W).T, dtype=np.float64), intercept=np.asarray(b, dtype=np.float64))
+
+
+def _choose_thresholds(y: np.ndarray, cues: np.ndarray, p: np.ndarray, recall_first: bool) -> tuple[float, float]:
+    """(confirm, alone): a cue counts when the classifier gives its flag at least ``confirm``; the classifier
+    raises the flag by itself at ``alone``. Among pairs whose out-of-fold false-alarm rate stays within
+    MAX_FALSE_ALARMS, the best F1 (danger: the best recall, then F1): never cry wolf, then find all we can."""
+    scored = []
+    negatives = max((~y).sum(), 1)
+    for confirm in _CONFIRM_GRID:
+        for alone in _GRID:
+            pred = (cues & (p >= confirm)) | (p >= alone)
+            tp, fp, fn = (pred & y).sum(), (pred & ~y).sum(), (~pred & y).sum()
+            f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+            scored.append((float(confirm), float(alone), fp / negatives, tp / max(tp + fn, 1), f1))
+    allowed = [s for s in scored if s[2] <= MAX_FALSE_ALARMS] or [min(scored, key=lambda s: s[2])]
+    key = (lambda s: (s[3], s[4], -s[0])) if recall_first else (lambda s: (s[4], -s[0], s[1]))
+    best = max(allowed, key=key)
+    return best[0], best[1]

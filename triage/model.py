@@ -168,6 +168,41 @@ class LinearTarget:
 
 
 @dataclass
+class SignalHeads:
+    """One logistic classifier per signal flag over the same features as the category: the probability that
+    the text carries the flag, read beside the cue lexicon (``signals.py``). A flag counts from the classifier
+    alone when its probability reaches the flag's threshold, chosen at training on out-of-fold predictions."""
+
+    flags: list[str]
+    thresholds: list[float]
+    W: np.ndarray
+    intercept: np.ndarray
+    # A cue's flag counts only when the classifier gives it at least this (kills "I'm burning with anger").
+    confirm: list[float] = field(default_factory=list)
+
+    ARRAYS = ("W", "intercept")
+
+    def predict_proba(self, X: sparse.csr_matrix) -> np.ndarray:
+        return expit(np.asarray(X @ self.W) + self.intercept)
+
+
+@dataclass
+class Scores:
+    """Everything the model says about one text: full probability vectors, so callers can read alternatives."""
+
+    category: dict[str, float]
+    severity: dict[str, float]
+    signals: dict[str, float]
+    signal_thresholds: dict[str, float]
+    signal_confirm: dict[str, float] = field(default_factory=dict)
+
+    def top(self, target: str) -> tuple[str, float]:
+        probs = getattr(self, target)
+        label = max(probs, key=probs.__getitem__)
+        return label, probs[label]
+
+
+@dataclass
 class ArrayLanguageModel:
     lang: str
     words: WordPart
@@ -175,6 +210,36 @@ class ArrayLanguageModel:
     cues: CuePart
     category: LinearTarget
     severity: LinearTarget
+    signals: SignalHeads | None = None
+    temperature: dict[str, float] = field(default_factory=dict)
+
+    def calibrated(self, target: str, p: np.ndarray) -> np.ndarray:
+        """Temperature scaling of a target's probabilities (T > 1 softens overconfident ones)."""
+        t = self.temperature.get(target, 1.0)
+        if t == 1.0:
+            return p
+        logp = np.log(np.clip(p, 1e-12, 1.0)) / t
+        logp -= logp.max(axis=1, keepdims=True)
+        q = np.exp(logp)
+        return q / q.sum(axis=1, keepdims=True)
+
+    def score(self, docs: list[TokenizedText]) -> list[Scores]:
+        X = self.features(docs)
+        cat = self.calibrated("category", self.category.predict_proba(X))
+        sev = self.calibrated("severity", self.severity.predict_proba(X))
+        sig = self.signals.predict_proba(X) if self.signals is not None else None
+        thresholds = dict(zip(self.signals.flags, self.signals.thresholds)) if self.signals is not None else {}
+        confirm = dict(zip(self.signals.flags, self.signals.confirm)) if self.signals is not None else {}
+        out = []
+        for i in range(len(docs)):
+            out.append(Scores(
+                category={c: float(v) for c, v in zip(self.category.classes, cat[i])},
+                severity={c: float(v) for c, v in zip(self.severity.classes, sev[i])},
+                signals=({f: float(v) for f, v in zip(self.signals.flags, sig[i])} if sig is not None else {}),
+                signal_thresholds=thresholds,
+                signal_confirm=confirm,
+            ))
+        return out
 
     def features(self, docs: list[TokenizedText]) -> sparse.csr_matrix:
         blocks = []
@@ -197,6 +262,10 @@ class ArrayLanguageModel:
                      "weight": self.cues.weight},
             "category": {"classes": self.category.classes, "folds": self.category.folds},
             "severity": {"classes": self.severity.classes, "folds": self.severity.folds},
+            "signals": ({"flags": self.signals.flags, "thresholds": self.signals.thresholds,
+                         "confirm": self.signals.confirm}
+                        if self.signals is not None else None),
+            "temperature": self.temperature,
         }
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -204,6 +273,8 @@ class ArrayLanguageModel:
         for target in ("category", "severity"):
             t = getattr(self, target)
             out.update({f"{self.lang}.{target}.{name}": getattr(t, name) for name in LinearTarget.ARRAYS})
+        if self.signals is not None:
+            out.update({f"{self.lang}.signals.{name}": getattr(self.signals, name) for name in SignalHeads.ARRAYS})
         return out
 
     @classmethod
@@ -221,6 +292,12 @@ class ArrayLanguageModel:
                          float(meta["cues"]["weight"])),
             category=target("category"),
             severity=target("severity"),
+            signals=(SignalHeads(flags=list(meta["signals"]["flags"]),
+                                 thresholds=[float(t) for t in meta["signals"]["thresholds"]],
+                                 confirm=[float(t) for t in meta["signals"].get("confirm", [])],
+                                 **{a: arrays[f"{lang}.signals.{a}"] for a in SignalHeads.ARRAYS})
+                     if meta.get("signals") else None),
+            temperature={k: float(v) for k, v in (meta.get("temperature") or {}).items()},
         )
 
 
@@ -235,16 +312,10 @@ class TriageModel:
         return self.predict_tokenized(tokenize(texts, lang), lang)
 
     def predict_tokenized(self, docs: list[TokenizedText], lang: str) -> list[tuple[str, float, str, float]]:
-        if not docs:
-            return []
-        lm = self.languages[lang]
-        cat_p, sev_p = lm.predict_proba(docs)
-        cat_labels, sev_labels = lm.category.classes, lm.severity.classes
-        ci, si = cat_p.argmax(1), sev_p.argmax(1)
-        return [
-            (cat_labels[c], float(cat_p[i, c]), sev_labels[s], float(sev_p[i, s]))
-            for i, (c, s) in enumerate(zip(ci, si))
-        ]
+        return [(*s.top("category"), *s.top("severity")) for s in self.score_tokenized(docs, lang)]
+
+    def score_tokenized(self, docs: list[TokenizedText], lang: str) -> list[Scores]:
+        return self.languages[lang].score(docs) if docs else []
 
     def save(self, directory: Path, card: dict) -> dict:
         """Writes the two artifacts and the card; evaluations already recorded in an existing card are kept,

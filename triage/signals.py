@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 
 from complaint_triage.contract import SIGNAL_FLAGS, Amount, DateMention, SignalHit, Signals
 from complaint_triage.masking import is_phone_number
-from complaint_triage.triage.lexicon import signal_lexicon
+from complaint_triage.triage.lexicon import context_lexicon, signal_lexicon
 from complaint_triage.triage.nlp import get_nlp
 
 FLAG_SIGNALS = SIGNAL_FLAGS
@@ -224,53 +224,125 @@ def find_dates(text: str, ref: date) -> list[tuple[int, int, DateMention]]:
 
 
 # ---------------------------------------------------------------- cue phrases
+_SENTENCE_END = re.compile(r"[.!?;。！？；\n]")
+_WORD = re.compile(r"[\w']+")
+
+
+def _compile(patterns: list[str]) -> re.Pattern | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+def _english_variants(phrases: list[str]) -> list[str]:
+    """Each cue also in its plural ("newspaper" → "newspapers"): people write both."""
+    out = list(phrases)
+    for p in phrases:
+        last = p.split()[-1] if p.split() else p
+        if last.isalpha() and not last.endswith("s") and len(last) > 2:
+            out.append(p + ("es" if last.endswith(("sh", "ch", "x")) else "s"))
+    return list(dict.fromkeys(out))
+
+
 class _LanguageMatchers:
+    """Cue phrases propose a signal; context decides whether it counts.
+
+    English cues are matched on spaCy tokens (so "fire" never matches inside "fireplace"); Chinese cues on the
+    raw text, since the segmenter may cut a phrase differently in context (拉着横幅 vs 拉横幅). Patterns from
+    ``context.toml`` add paraphrases no single cue covers; its vetoes drop hits inside an irrelevant or
+    figurative mention. A negation just before a hit (in its own sentence) cancels it.
+    """
+
     def __init__(self, lang: str):
-        lex = signal_lexicon()
+        lex, ctx = signal_lexicon(), context_lexicon()
         self.nlp = get_nlp(lang)
-        attr = "LOWER" if lang == "en" else "ORTH"
-        self.cues = PhraseMatcher(self.nlp.vocab, attr=attr)
-        self.excludes = PhraseMatcher(self.nlp.vocab, attr=attr)
+        self.lang = lang
         self.negate: dict[str, bool] = {}
+        self.patterns: dict[str, re.Pattern] = {}
+        self.vetoes: dict[str, re.Pattern] = {}
+        self.cues = PhraseMatcher(self.nlp.vocab, attr="LOWER") if lang == "en" else None
+        self.excludes = PhraseMatcher(self.nlp.vocab, attr="LOWER") if lang == "en" else None
+        self.zh_cues: dict[str, re.Pattern] = {}
+        self.zh_excludes: dict[str, re.Pattern] = {}
         for name in FLAG_SIGNALS:
             entry = lex[name]
-            self.cues.add(name, list(self.nlp.tokenizer.pipe(entry[lang])))
-            if entry.get(f"exclude_{lang}"):
-                self.excludes.add(name, list(self.nlp.tokenizer.pipe(entry[f"exclude_{lang}"])))
+            phrases = entry[lang]
+            if lang == "en":
+                self.cues.add(name, list(self.nlp.tokenizer.pipe(_english_variants(phrases))))
+                if entry.get("exclude_en"):
+                    self.excludes.add(name, list(self.nlp.tokenizer.pipe(entry["exclude_en"])))
+            else:
+                by_length = sorted(phrases, key=len, reverse=True)
+                self.zh_cues[name] = re.compile("|".join(map(re.escape, by_length)), re.IGNORECASE)
+                if entry.get("exclude_zh"):
+                    self.zh_excludes[name] = re.compile("|".join(map(re.escape, entry["exclude_zh"])))
             self.negate[name] = entry.get("negate", True)
+            context = ctx.get(name, {})
+            if (rx := _compile(context.get(f"patterns_{lang}", []))) is not None:
+                self.patterns[name] = rx
+            if (rx := _compile(context.get(f"veto_{lang}", []))) is not None:
+                self.vetoes[name] = rx
         self.negations = {w.lower() for w in lex["negation"][lang]}
         self.breakers = [w.lower() for w in lex["negation"][f"negation_breakers_{lang}"]]
-        self.lang = lang
 
-    def _negated(self, doc: Doc, start: int) -> bool:
-        window = doc[max(0, start - _NEGATION_WINDOW) : start]
-        words = [t.lower_ for t in window]
-        if not any(w in self.negations or (self.lang == "zh" and w[:1] in "不没无未别") for w in words):
-            if not (self.lang == "en" and any(w.endswith("n't") for w in words)):
-                return False
-        span_text = doc[max(0, start - _NEGATION_WINDOW) : start + 1].text.lower()
+    def _negated(self, text: str, start: int, end: int) -> bool:
+        """A negation among the few words (zh: characters) before the hit, within its sentence."""
+        begin = max(0, start - (40 if self.lang == "en" else 5))
+        before = text[begin:start]
+        cut = [m.end() for m in _SENTENCE_END.finditer(before)]
+        if cut:
+            before = before[cut[-1]:]
         if self.lang == "en":
+            words = [w.lower() for w in _WORD.findall(before)][-_NEGATION_WINDOW:]
+            if not any(w in self.negations or w.endswith("n't") for w in words):
+                return False
             return not any(b in words for b in self.breakers)
-        return not any(b in span_text for b in self.breakers)
+        if not any(ch in "不没无未别" for ch in before) and not any(n in before for n in self.negations):
+            return False
+        around = text[max(0, start - 6):end].lower()
+        return not any(b in around for b in self.breakers)
+
+    def _candidates(self, doc: Doc) -> list[tuple[str, int, int]]:
+        text = doc.text
+        found: list[tuple[str, int, int]] = []
+        if self.lang == "en":
+            vocab = self.nlp.vocab.strings
+            excluded: dict[str, list[tuple[int, int]]] = {}
+            for match_id, start, end in self.excludes(doc):
+                excluded.setdefault(vocab[match_id], []).append((start, end))
+            for match_id, start, end in self.cues(doc):
+                name = vocab[match_id]
+                if any(s <= start and end <= e for s, e in excluded.get(name, ())):
+                    continue
+                span = doc[start:end]
+                found.append((name, span.start_char, span.end_char))
+        else:
+            for name, rx in self.zh_cues.items():
+                if name in self.zh_excludes and self.zh_excludes[name].search(text):
+                    continue
+                found.extend((name, m.start(), m.end()) for m in rx.finditer(text))
+        for name, rx in self.patterns.items():
+            found.extend((name, m.start(), m.end()) for m in rx.finditer(text) if m.end() > m.start())
+        return found
 
     def flags(self, doc: Doc) -> list[SignalHit]:
-        vocab = self.nlp.vocab.strings
-        excluded: dict[str, list[tuple[int, int]]] = {}
-        for match_id, start, end in self.excludes(doc):
-            excluded.setdefault(vocab[match_id], []).append((start, end))
-        hits = []
-        for match_id, start, end in self.cues(doc):
-            name = vocab[match_id]
-            if any(s <= start and end <= e for s, e in excluded.get(name, ())):
+        text = doc.text
+        vetoed: dict[str, list[tuple[int, int]]] = {}
+        for name, rx in self.vetoes.items():
+            spans = [(m.start(), m.end()) for m in rx.finditer(text)]
+            if spans:
+                vetoed[name] = spans
+        hits: list[SignalHit] = []
+        taken: dict[str, list[tuple[int, int]]] = {}
+        for name, start, end in sorted(self._candidates(doc), key=lambda c: (c[1], -(c[2] - c[1]))):
+            if any(s < end and start < e for s, e in vetoed.get(name, ())):
                 continue
-            if name in excluded and self.lang == "zh":
+            if any(s < end and start < e for s, e in taken.get(name, ())):
                 continue
-            if self.negate[name] and self._negated(doc, start):
+            if self.negate[name] and self._negated(text, start, end):
                 continue
-            span = doc[start:end]
-            if span.text.isdigit() and _inside_number(doc.text, span.start_char, span.end_char):
+            if text[start:end].isdigit() and _inside_number(text, start, end):
                 continue
-            hits.append(SignalHit(signal=name, text=span.text, start=span.start_char, end=span.end_char))
+            taken.setdefault(name, []).append((start, end))
+            hits.append(SignalHit(signal=name, text=text[start:end], start=start, end=end))
         return hits
 
 
@@ -292,15 +364,54 @@ def matchers(lang: str) -> _LanguageMatchers:
         return _matchers(lang)
 
 
-def extract_signals(text: str, lang: str, received: date | None = None, doc: Doc | None = None) -> Signals:
-    """``doc`` may be passed when the caller already tokenized the text (the classifier does)."""
+# The flag a learned signal head stands for when the cue lexicon found nothing more specific.
+LEARNED_FLAG = {"danger": "injury", "media": "media_threat", "legal": "legal_threat", "repeat": "repeat",
+                "collective": "collective", "extreme_action": "extreme_action"}
+LEARNED_COVERS = {"danger": ("injury",), "media": ("media_threat", "media_exposure"),
+                  "legal": ("legal_threat", "legal_action_filed", "regulator_threat"), "repeat": ("repeat",),
+                  "collective": ("collective",), "extreme_action": ("extreme_action",)}
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences as exact character spans (stripped of surrounding space), for evidence from a classifier."""
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def extract_signals(text: str, lang: str, received: date | None = None, doc: Doc | None = None,
+                    learned: dict[str, tuple[int, int]] | None = None,
+                    unconfirmed: frozenset[str] = frozenset()) -> Signals:
+    """``doc`` may be passed when the caller already tokenized the text (the classifier does). ``learned``
+    holds the flags a learned signal head found with the span of the sentence that carries each most; a flag
+    the cues already found keeps the cues' evidence. Cue hits of the groups in ``unconfirmed`` (the head
+    all but rules them out) do not count."""
     ref = received or date.today()
     m = matchers(lang)
     doc = doc if doc is not None else m.nlp(text)
     hits = m.flags(doc)
+    if unconfirmed:
+        dropped = {f for g in unconfirmed for f in LEARNED_COVERS[g]}
+        hits = [h for h in hits if h.signal not in dropped]
     flags = {name: False for name in FLAG_SIGNALS}
     for h in hits:
         flags[h.signal] = True
+    for group, (start, end) in (learned or {}).items():
+        if not any(flags[f] for f in LEARNED_COVERS[group]):
+            flag = LEARNED_FLAG[group]
+            flags[flag] = True
+            hits.append(SignalHit(signal=flag, text=text[start:end], start=start, end=end))
 
     found = find_amounts(text)
     amounts = [a for _, _, a in found]

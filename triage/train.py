@@ -17,9 +17,13 @@ from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
 from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
-from complaint_triage.triage.corpus import CorpusItem, corpus_hash
+from complaint_triage.triage.corpus import (
+    SIGNAL_GROUPS, CorpusItem, corpus_hash, load_signal_items, signal_items_hash,
+)
+from complaint_triage.triage.evaluate import signal_group_flags
 from complaint_triage.triage.features import tokenize
-from complaint_triage.triage.fit import LanguageModel
+from complaint_triage.triage.fit import LanguageModel, fit_signal_heads
+from complaint_triage.triage.signals import extract_signals
 from complaint_triage.triage.lexicon import lexicon_hash
 from complaint_triage.triage.model import FORMAT, Hyperparams, TriageModel
 
@@ -80,8 +84,14 @@ def train(
         models = {}
         for lang in langs:
             models[lang] = LanguageModel.fit(lang, *_by_lang(items, lang), hp).to_arrays()
+            signal_items = load_signal_items(lang)
+            if signal_items:
+                texts = [it.text for it in signal_items]
+                cue_flags = [signal_group_flags(extract_signals(t, lang)) for t in texts]
+                models[lang].signals = fit_signal_heads(
+                    models[lang], texts, [it.model_dump() for it in signal_items], cue_flags, SIGNAL_GROUPS, hp.seed)
             bar.update(1)
-    version = model_version(digest, hp)
+    version = model_version(digest + signal_items_hash(), hp)
     counts: dict[str, dict[str, int]] = {}
     for it in items:
         key = f"{it.lang}/{it.category}/{it.severity}"

@@ -55,3 +55,44 @@ def corpus_hash(items: list[CorpusItem]) -> str:
         h.update(json.dumps(it.model_dump(by_alias=True), sort_keys=True, ensure_ascii=False).encode())
         h.update(b"\n")
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------- signal training items
+SIGNAL_DIR = Path(__file__).resolve().parent.parent / "signal_data"
+SIGNAL_GROUPS = ("danger", "media", "legal", "repeat", "collective", "extreme_action")
+
+
+class SignalItem(BaseModel):
+    """An authored text labelled for the six signal flags (the learned signal heads' training data)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1)
+    danger: bool
+    media: bool
+    legal: bool
+    repeat: bool
+    collective: bool
+    extreme_action: bool
+
+
+def load_signal_items(lang: str, directory: Path = SIGNAL_DIR) -> list[SignalItem]:
+    path = Path(directory) / f"{lang}.jsonl"
+    if not path.is_file():
+        return []
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    items.append(SignalItem.model_validate_json(line))
+                except ValidationError as e:
+                    raise CorpusError(f"{path.name}:{n}: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}") from e
+    return items
+
+
+def signal_items_hash(directory: Path = SIGNAL_DIR) -> str:
+    h = hashlib.sha256()
+    for path in sorted(Path(directory).glob("*.jsonl")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()

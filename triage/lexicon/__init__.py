@@ -17,6 +17,13 @@ def signal_lexicon() -> dict:
 
 
 @cache
+def context_lexicon() -> dict:
+    """Patterns and vetoes that read a signal's context (see the header of context.toml)."""
+    with open(_DIR / "context.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@cache
 def cue_lexicon() -> dict:
     with open(_DIR / "cues.toml", "rb") as f:
         return tomllib.load(f)
