@@ -19,7 +19,7 @@ from complaint_triage.contract import Signals
 from complaint_triage.triage.features import from_doc, make_docs, tokenize
 from complaint_triage.triage.language import detect_language
 from complaint_triage.triage.model import Scores, TriageModel, load_model
-from complaint_triage.triage.signals import extract_signals, sentence_spans
+from complaint_triage.triage.signals import extract_signals, sentence_spans, vetoed
 
 MODEL_DIR_ENV = "TRIAGE_MODEL_DIR"
 UNSUPPORTED_SEVERITY = "medium"
@@ -50,6 +50,43 @@ class TriageResult(BaseModel):
     @property
     def supported(self) -> bool:
         return self.language is not None
+
+
+SAFETY_NEEDS_DANGER_BELOW = 0.5
+
+
+def _category(sc: Scores, signals: Signals, text: str, lang: str) -> tuple[str, float]:
+    """The most probable category, except that ``safety`` (policy.md: injury, health hazard, fire, electrical
+    or gas danger) needs a sign of danger: when the signal stage found none and the text's danger words are a
+    known irrelevant mention ("fire him", "smoke alarm", "no fire") or the danger head doubts them, the next
+    category stands. One word must not make a crisis; danger the signals find always keeps safety."""
+    label, conf = sc.top("category")
+    if label != "safety" or signals.injury:
+        return label, conf
+    if sc.signals and (vetoed(text, lang, "danger") or sc.signals.get("danger", 1.0) < SAFETY_NEEDS_DANGER_BELOW):
+        rest = {k: v for k, v in sc.category.items() if k != "safety"}
+        label = max(rest, key=rest.__getitem__)
+        return label, rest[label]
+    return label, conf
+
+
+CRITICAL_LOSS = 20_000
+
+
+def _severity(sc: Scores, signals: Signals) -> tuple[str, float]:
+    """The most probable severity, except that ``critical`` (policy.md: danger to people, a collective
+    complaint, active media exposure, legal action filed, a very large loss) needs one of those in the text;
+    without any, the next severity stands, so a figure of speech cannot open a crisis."""
+    label, conf = sc.top("severity")
+    if label != "critical":
+        return label, conf
+    support = (signals.injury or signals.collective or signals.media_exposure or signals.legal_action_filed
+               or signals.extreme_action or (signals.amount or 0) >= CRITICAL_LOSS)
+    if support:
+        return label, conf
+    rest = {k: v for k, v in sc.severity.items() if k != "critical"}
+    label = max(rest, key=rest.__getitem__)
+    return label, rest[label]
 
 
 class Triage:
@@ -110,8 +147,11 @@ class Triage:
                 )
                 continue
             sc = scores[i]
-            cat, cconf = sc.top("category")
-            sev, sconf = sc.top("severity")
+            signals = extract_signals(text, lang, received[i], doc=docs[i], learned=learned.get(i),
+                                      unconfirmed=frozenset(f for f, pr in sc.signals.items()
+                                                            if pr < sc.signal_confirm.get(f, 0.0)))
+            cat, cconf = _category(sc, signals, text, lang)
+            sev, sconf = _severity(sc, signals)
             results.append(
                 TriageResult(
                     language=lang, language_reason=reasons[i],
@@ -119,9 +159,7 @@ class Triage:
                     severity=Prediction(label=sev, confidence=round(sconf, 4)),
                     category_probabilities={k: round(v, 4) for k, v in sc.category.items()},
                     signal_probabilities={k: round(v, 4) for k, v in sc.signals.items()},
-                    signals=extract_signals(text, lang, received[i], doc=docs[i], learned=learned.get(i),
-                                            unconfirmed=frozenset(f for f, pr in sc.signals.items()
-                                                                  if pr < sc.signal_confirm.get(f, 0.0))),
+                    signals=signals,
                 )
             )
         return results
@@ -143,5 +181,10 @@ class Triage:
         out: dict[int, dict[str, tuple[int, int]]] = {}
         for i, flags in wanted.items():
             mine = [(span, sc) for (j, span), sc in zip(pieces, piece_scores) if j == i]
-            out[i] = {f: max(mine, key=lambda m, f=f: m[1].signals[f])[0] for f in flags}
+            out[i] = {}
+            for f in flags:
+                (a, b), _ = max(mine, key=lambda m, f=f: m[1].signals[f])
+                # A sentence with a known irrelevant mention ("fire him", "smoke alarm") is not evidence.
+                if not vetoed(texts[i][a:b], lang, f):
+                    out[i][f] = (a, b)
         return out

@@ -433,3 +433,9 @@ def extract_signals(text: str, lang: str, received: date | None = None, doc: Doc
         evidence=sorted(hits, key=lambda h: h.start),
         **flags,
     )
+
+
+def vetoed(text: str, lang: str, group: str) -> bool:
+    """Whether the text holds a known irrelevant or figurative mention for one of the group's flags."""
+    m = matchers(lang)
+    return any(rx.search(text) for f in LEARNED_COVERS[group] if (rx := m.vetoes.get(f)) is not None)
