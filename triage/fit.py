@@ -31,9 +31,9 @@ from complaint_triage.triage.model import (
     ArrayLanguageModel,
     CharPart,
     CuePart,
-    SignalHeads,
     Hyperparams,
     LinearTarget,
+    SignalHeads,
     WordPart,
 )
 

@@ -18,14 +18,18 @@ from tqdm import tqdm
 
 from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
 from complaint_triage.triage.corpus import (
-    SIGNAL_GROUPS, CorpusItem, corpus_hash, load_signal_items, signal_items_hash,
+    SIGNAL_GROUPS,
+    CorpusItem,
+    corpus_hash,
+    load_signal_items,
+    signal_items_hash,
 )
 from complaint_triage.triage.evaluate import signal_group_flags
 from complaint_triage.triage.features import tokenize
 from complaint_triage.triage.fit import LanguageModel, fit_signal_heads
-from complaint_triage.triage.signals import extract_signals
 from complaint_triage.triage.lexicon import lexicon_hash
 from complaint_triage.triage.model import FORMAT, Hyperparams, TriageModel
+from complaint_triage.triage.signals import extract_signals
 
 
 def _by_lang(items: list[CorpusItem], lang: str):
