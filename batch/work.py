@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from complaint_triage.batch.formats import OutputFormat, format_decision
 from complaint_triage.contract import MAX_TEXT, Complaint, Decision, describe_errors
-from complaint_triage.masking import mask_text
+from complaint_triage.masking import mask_identifier
 from complaint_triage.pipeline import Decider
 
 
@@ -183,5 +183,6 @@ def _decide(decider: Decider, good: list[tuple[Item, Complaint]],
 
 
 def _masked_id(value: object) -> str | None:
-    """Ids are sometimes phone numbers or e-mail addresses; the errors file is stored like the output."""
-    return None if value is None else mask_text(str(value)[:200])
+    """Ids are sometimes phone numbers or e-mail addresses; the errors file names them as the output does
+    (the same keyed hash), so a rejected row can be matched to the output without revealing the number."""
+    return None if value is None else mask_identifier(str(value)[:200])
