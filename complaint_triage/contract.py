@@ -42,6 +42,8 @@ Channel = Literal["phone", "email", "chat", "web", "in_person", "social", "lette
 DisputeType = Literal["billing", "subscription", "other"]
 Relation = Literal["account_holder", "family", "other"]
 CategorySource = Literal["model", "override"]
+# regulatory clocks (policy.md, "Deadlines as timestamps"); their numbers live in the policy config
+Regime = Literal["cn_banking", "cn_telecom", "us_cfpb", "uk_fca"]
 
 CATEGORIES: tuple[str, ...] = get_args(Category)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -50,6 +52,7 @@ DEPARTMENTS: tuple[str, ...] = get_args(Department)
 ESCALATION_NAMES: tuple[str, ...] = get_args(EscalationName)
 REFUND_ELIGIBILITIES: tuple[str, ...] = get_args(RefundEligibility)
 SIGNAL_FLAGS: tuple[str, ...] = get_args(SignalFlag)
+REGIMES: tuple[str, ...] = get_args(Regime)
 assert set(get_args(EvidenceKind)) == set(SIGNAL_FLAGS) | {"amount", "date"}
 
 MAX_TEXT = 20_000
@@ -82,6 +85,8 @@ class Complaint(BaseModel):
     subject_employee_id: str | None = Field(default=None, max_length=200)
     category: Category | None = None
     severity: Severity | None = None
+    regime: Regime | None = Field(
+        default=None, description="the regulatory regime whose clock applies; the policy's default when absent")
 
     @field_validator("text")
     @classmethod
@@ -193,6 +198,20 @@ class FiredRule(BaseModel):
     sets: tuple[str, ...]
 
 
+class Deadlines(BaseModel):
+    """Timestamps with the company's UTC offset, computed from received_at on its business calendar."""
+
+    acknowledge_by: datetime
+    report_by: datetime | None = Field(description="null when no management report is due")
+    resolve_by: datetime
+    follow_up_by: datetime = Field(description="the satisfaction check: resolve_by + the policy's follow-up days (7)")
+    regulatory_by: datetime | None = Field(description="the earliest deadline of the regime; null when none applies")
+    regime: Regime | None = None
+    calendar_unconfirmed: bool = Field(
+        default=False, description="a year the deadlines cross has no published make-up working days (CN 调休)")
+    calendar_warnings: list[str] = []
+
+
 class Versions(BaseModel):
     model: str
     policy: str
@@ -214,6 +233,7 @@ class Decision(BaseModel):
     rules_fired: list[str]
     versions: Versions
     received_at: datetime | None = None
+    deadlines: Deadlines | None = None
     explanation: list[FiredRule] | None = Field(
         default=None, exclude=True, description="asked for with explain=True; never serialized with the decision")
 

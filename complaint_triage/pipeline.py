@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from complaint_triage.contract import Alternative, CategoryOut, Complaint, Decision, SeverityOut, Versions
+from complaint_triage.rules.calendar import DeadlineClock
 from complaint_triage.rules.decide import PolicyDecider, PolicyOutcome
 from complaint_triage.rules.facts import Facts
 from complaint_triage.rules.policy import load_policy
@@ -69,6 +70,7 @@ class Decider:
                  model_dir: Path | None = None, policy_dir: Path | None = None):
         self.triage = triage or Triage(model_dir=model_dir)
         self.policy = policy or PolicyDecider(load_policy(policy_dir))
+        self.clock = DeadlineClock.from_thresholds(self.policy.policy.thresholds)  # business calendar, regimes
 
     def decide(self, complaint: Complaint, explain: bool = False) -> Decision:
         return self.decide_many([complaint], explain)[0]
@@ -105,5 +107,6 @@ class Decider:
             rules_fired=out.rules_fired,
             versions=Versions(model=self.triage.model_version, policy=self.policy.version),
             received_at=c.received_at,
+            deadlines=self.clock.for_escalation(c.received_at, out.escalation, c.regime),
             explanation=out.explanation if explain else None,
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from complaint_triage.contract import DEPARTMENTS, REFUND_ELIGIBILITIES
+from complaint_triage.rules.calendar import CalendarConfigError, DeadlinePolicy
 from complaint_triage.rules.facts import FACT_NAMES
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent
@@ -137,6 +138,10 @@ def _check_thresholds(t: dict, path: Path) -> None:
             spec.get("respond_within_hours"), (int, float)
         ):
             raise _fail(path.name, None, f"escalation.{level} needs a name and respond_within_hours")
+    try:  # [calendar] and [regimes]: parsed by the calendar module, so the loader and the clock agree
+        DeadlinePolicy.from_thresholds(t)
+    except CalendarConfigError as e:
+        raise _fail(path.name, None, str(e)) from e
 
 
 def load_policy(directory: Path | str | None = None) -> Policy:

@@ -161,8 +161,11 @@ def _linear_target(clf: CalibratedClassifierCV) -> LinearTarget:
 
 # ---------------------------------------------------------------- signal heads
 SIGNAL_C = 1.0
-# A classifier alone may raise a flag on at most this share of texts without it (out of fold).
+# A classifier alone may raise a flag on at most this share of texts without it (out of fold). Danger, the
+# flag never to miss, gets a larger budget: the authored training negatives are harder than most real text.
 MAX_FALSE_ALARMS = 0.03
+# Chosen on the lexicon-dev half of the signal test set (odd ids) among 0.03 / 0.05 / 0.08: README, "Signals".
+DANGER_MAX_FALSE_ALARMS = 0.05
 _GRID = np.round(np.arange(0.30, 0.96, 0.05), 2)
 _CONFIRM_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 
@@ -204,7 +207,8 @@ def _choose_thresholds(y: np.ndarray, cues: np.ndarray, p: np.ndarray, recall_fi
             tp, fp, fn = (pred & y).sum(), (pred & ~y).sum(), (~pred & y).sum()
             f1 = 2 * tp / max(2 * tp + fp + fn, 1)
             scored.append((float(confirm), float(alone), fp / negatives, tp / max(tp + fn, 1), f1))
-    allowed = [s for s in scored if s[2] <= MAX_FALSE_ALARMS] or [min(scored, key=lambda s: s[2])]
+    budget = DANGER_MAX_FALSE_ALARMS if recall_first else MAX_FALSE_ALARMS
+    allowed = [s for s in scored if s[2] <= budget] or [min(scored, key=lambda s: s[2])]
     key = (lambda s: (s[3], s[4], -s[0])) if recall_first else (lambda s: (s[4], -s[0], s[1]))
     best = max(allowed, key=key)
     return best[0], best[1]
