@@ -37,7 +37,8 @@ def test_decide_output_has_the_triage_half_of_the_contract(runner, small_model_d
     assert result.exit_code == 0, result.stderr
     [d] = decisions(result.stdout)
     assert d["language"] == "en"
-    assert set(d["category"]) == {"label", "confidence", "source"} and d["category"]["source"] == "model"
+    assert set(d["category"]) == {"label", "confidence", "source", "alternatives"}
+    assert d["category"]["source"] == "model"
     assert set(d["severity"]) == {"label", "model_label", "confidence"}
     assert d["signals"]["injury"] and d["signals"]["refund_request"] and d["signals"]["amount"] == 300
     assert d["versions"]["model"].startswith("triage-")
@@ -47,7 +48,7 @@ def test_override_replaces_the_model(runner, small_model_dir):
     line = json.dumps({"text": "东西坏了", "category": "billing", "severity": "high"}, ensure_ascii=False)
     result = runner.invoke(main, ["decide", "--model-dir", str(small_model_dir)], input=line)
     [d] = decisions(result.stdout)
-    assert d["category"] == {"label": "billing", "confidence": 1.0, "source": "override"}
+    assert d["category"] == {"label": "billing", "confidence": 1.0, "source": "override", "alternatives": []}
     assert d["severity"]["label"] == "high"
 
 
