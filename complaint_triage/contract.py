@@ -53,6 +53,24 @@ ESCALATION_NAMES: tuple[str, ...] = get_args(EscalationName)
 REFUND_ELIGIBILITIES: tuple[str, ...] = get_args(RefundEligibility)
 SIGNAL_FLAGS: tuple[str, ...] = get_args(SignalFlag)
 REGIMES: tuple[str, ...] = get_args(Regime)
+
+# the case (policy.md, "A complaint is a case"): its status, the remedy of its resolution, what its history records
+CaseStatus = Literal["new", "acknowledged", "in_progress", "waiting_customer", "resolved", "closed", "reopened"]
+Remedy = Literal["refund", "exchange", "repair", "compensation", "apology", "explanation", "none"]
+CaseAction = Literal["created", "status", "assign", "note", "reply", "resolution", "satisfaction", "report",
+                     "correction", "linked"]
+CASE_STATUSES: tuple[str, ...] = get_args(CaseStatus)
+REMEDIES: tuple[str, ...] = get_args(Remedy)
+# new → acknowledged → in_progress ⇄ waiting_customer → resolved → closed; closed or resolved → reopened → in_progress
+STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("acknowledged",),
+    "acknowledged": ("in_progress",),
+    "in_progress": ("waiting_customer", "resolved"),
+    "waiting_customer": ("in_progress", "resolved"),
+    "resolved": ("closed", "reopened"),
+    "closed": ("reopened",),
+    "reopened": ("in_progress",),
+}
 assert set(get_args(EvidenceKind)) == set(SIGNAL_FLAGS) | {"amount", "date"}
 
 MAX_TEXT = 20_000
@@ -85,6 +103,14 @@ class Complaint(BaseModel):
     subject_employee_id: str | None = Field(default=None, max_length=200)
     category: Category | None = None
     severity: Severity | None = None
+    department: Department | None = Field(
+        default=None, description="an agent's override of the responsible department (the policy's routing is not used)")
+    customer_id: str | None = Field(default=None, min_length=1, max_length=200,
+                                    description="links a repeat complaint by the same customer (hashed when personal data)")
+    order_id: str | None = Field(default=None, min_length=1, max_length=200,
+                                 description="links a repeat complaint about the same order")
+    location: str | None = Field(default=None, min_length=1, max_length=200,
+                                 description="links complaints about the same place into a collective one")
     regime: Regime | None = Field(
         default=None, description="the regulatory regime whose clock applies; the policy's default when absent")
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from complaint_triage.contract import Alternative, CategoryOut, Complaint, Decision, SeverityOut, Versions
@@ -25,7 +26,16 @@ def alternatives(c: Complaint, r: TriageResult, threshold: float, most: int) -> 
             if label != r.category.label and p >= threshold][:most]
 
 
-def build_facts(c: Complaint, r: TriageResult, alts: list[Alternative] = ()) -> Facts:
+@dataclass(frozen=True)
+class Links:
+    """What the store knows about a complaint's neighbours (service.cases): an earlier complaint by the same
+    customer or about the same order, and enough complaints about the same location to make a collective one."""
+
+    repeat: bool = False
+    collective: bool = False
+
+
+def build_facts(c: Complaint, r: TriageResult, alts: list[Alternative] = (), links: Links = Links()) -> Facts:
     """The contract's input fields win over what the text suggests; the text fills in what they leave open."""
     s = r.signals
     category = c.category or r.category.label
@@ -60,6 +70,9 @@ def build_facts(c: Complaint, r: TriageResult, alts: list[Alternative] = ()) -> 
         cause_undetermined_past_deadline=c.cause_undetermined_past_deadline,
         amount=c.amount if c.amount is not None else s.amount,
         subject_employee=c.subject_employee_id,
+        linked_repeat=links.repeat,
+        linked_collective=links.collective,
+        department_override=c.department,
     )
 
 
@@ -75,19 +88,21 @@ class Decider:
     def decide(self, complaint: Complaint, explain: bool = False) -> Decision:
         return self.decide_many([complaint], explain)[0]
 
-    def decide_many(self, complaints: list[Complaint], explain: bool = False) -> list[Decision]:
+    def decide_many(self, complaints: list[Complaint], explain: bool = False,
+                    links: list[Links] | None = None) -> list[Decision]:
         complaints = [c.with_defaults() for c in complaints]
         results = self.triage.analyze_many(
             [c.text for c in complaints],
             [c.language for c in complaints],
             [c.received_at.date() for c in complaints],
         )
-        return [self._combine(c, r, explain) for c, r in zip(complaints, results)]
+        links = links or [Links()] * len(complaints)
+        return [self._combine(c, r, explain, k) for c, r, k in zip(complaints, results, links)]
 
-    def _combine(self, c: Complaint, r: TriageResult, explain: bool) -> Decision:
+    def _combine(self, c: Complaint, r: TriageResult, explain: bool, links: Links = Links()) -> Decision:
         secondary = self.policy.policy.thresholds.get("secondary", {})
         alts = alternatives(c, r, float(secondary.get("threshold", 1.0)), int(secondary.get("max_alternatives", 0)))
-        facts = build_facts(c, r, alts)
+        facts = build_facts(c, r, alts, links)
         out: PolicyOutcome = self.policy.decide(facts, r.language or "en")
         return Decision(
             id=c.id,

@@ -39,6 +39,11 @@ class Facts(BaseModel):
     cause_undetermined_past_deadline: bool = False
     amount: float | None = None
     subject_employee: str | None = None
+    # from the store (service.cases): an earlier complaint by the same customer or order within the repeat window,
+    # and enough complaints about the same location within the collective window
+    linked_repeat: bool = False
+    linked_collective: bool = False
+    department_override: str | None = None  # an agent's correction of the department
 
 
 # Facts computed between stages: escalation → decision → plan.

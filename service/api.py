@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import hmac
 import html
 import json
@@ -36,16 +37,20 @@ from spectree import Response as Responses
 from spectree import SpecTree
 
 from complaint_triage.contract import (
+    CaseAction,
+    CaseStatus,
     Category,
     Complaint,
     Decision,
     Department,
     Lang,
     RefundEligibility,
+    Remedy,
     Severity,
 )
-from complaint_triage.masking import mask_decision, mask_identifier, mask_text
+from complaint_triage.masking import mask_identifier, mask_text
 from complaint_triage.pipeline import Decider
+from complaint_triage.service.cases import Cases, to_record
 from complaint_triage.service.errors import (
     UNAVAILABLE,
     ApiError,
@@ -54,7 +59,7 @@ from complaint_triage.service.errors import (
     register_error_handlers,
 )
 from complaint_triage.service.settings import Settings
-from complaint_triage.service.store import Cursor, Filters, NotFound, Record, Store
+from complaint_triage.service.store import Cursor, Filters, NotFound, Store
 
 log = logging.getLogger("complaint_triage.service.api")
 
@@ -120,6 +125,49 @@ def _parse_flag(value: Any) -> Any:
     return value
 
 
+Flag = Annotated[bool | None, BeforeValidator(_parse_flag)]
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: CaseStatus = Field(description="new → acknowledged → in_progress ⇄ waiting_customer → resolved → closed; "
+                                           "closed or resolved → reopened → in_progress")
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: str | None = Field(min_length=1, max_length=200,
+                                 description="the agent's id; null unassigns. Never one of exclude_handlers (422)")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20_000, description="the reply sent to the customer")
+
+
+class Resolution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    remedy: Remedy
+    refund_amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class SatisfactionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score: int = Field(ge=1, le=5, description="the customer's satisfaction at the follow-up, 1-5")
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
 class DryRunQuery(BaseModel):
     dry_run: Annotated[bool, BeforeValidator(_parse_flag)] = Field(
         default=False, description="decide and answer, but store nothing")
@@ -149,6 +197,13 @@ class ListQuery(BaseModel):
     escalation_level: int | None = Field(default=None, ge=0, le=3)
     received_from: When | None = None
     received_to: When | None = None
+    status: CaseStatus | None = None
+    assignee: str | None = Field(default=None, min_length=1, max_length=200)
+    needs_review: Flag = None
+    language: Lang | None = None
+    refund_eligibility: RefundEligibility | None = None
+    overdue: Flag = Field(default=None, description="true: a deadline passed without its step (acknowledged, "
+                                                    "reported, resolved); false: none did")
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET,
                         description=f"rows to skip (after `cursor`, if given), at most {MAX_OFFSET:,}; page deeper "
@@ -179,6 +234,33 @@ class FeedbackOut(BaseModel):
     department: Department | None
     note: str | None
     created_at: datetime
+    decision: Decision | None = Field(default=None, description="the decision re-decided with the correction")
+
+
+class HistoryEvent(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: CaseAction
+    before: Any
+    after: Any
+
+
+class Note(BaseModel):
+    at: datetime
+    actor: str
+    text: str
+
+
+class Reply(BaseModel):
+    text: str
+    at: datetime
+    actor: str
+
+
+class CaseLinks(BaseModel):
+    repeat_of: list[str] = Field(default=[], description="earlier complaints by the same customer or order")
+    collective_with: list[str] = Field(default=[], description="the other complaints about the same location")
 
 
 class StoredComplaint(BaseModel):
@@ -193,10 +275,29 @@ class StoredComplaint(BaseModel):
     refund_eligibility: RefundEligibility | None
     decision: Decision
     created_at: datetime
+    status: CaseStatus
+    assignee: str | None
+    needs_review: bool
+    overdue: bool = Field(description="a deadline passed without its step")
+    acknowledge_by: datetime | None
+    report_by: datetime | None
+    resolve_by: datetime | None
+    acknowledged_at: datetime | None
+    reported_at: datetime | None
+    resolved_at: datetime | None
 
 
 class StoredComplaintWithFeedback(StoredComplaint):
     feedback: list[FeedbackOut]
+    customer_id: str | None
+    order_id: str | None
+    location: str | None
+    links: CaseLinks
+    notes: list[Note]
+    reply: Reply | None
+    resolution: Resolution | None
+    satisfaction: int | None = Field(ge=1, le=5)
+    history: list[HistoryEvent] = Field(description="every change, oldest first; append-only")
 
 
 class ComplaintPage(BaseModel):
@@ -207,6 +308,15 @@ class ComplaintPage(BaseModel):
     next: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
+class Sla(BaseModel):
+    acknowledge_due: int = Field(description="cases acknowledged, or whose acknowledge_by has passed")
+    acknowledged_on_time: int
+    acknowledged_share: float | None = Field(description="on time / due; null when none is due")
+    resolve_due: int
+    resolved_on_time: int
+    resolved_share: float | None
+
+
 class StatsBucket(BaseModel):
     start: date
     total: int
@@ -214,6 +324,7 @@ class StatsBucket(BaseModel):
     severity: dict[str, int]
     department: dict[str, int]
     refund_eligibility: dict[str, int]
+    sla: dict[str, Sla] = Field(description="per department: cases acknowledged / resolved by their deadlines")
 
 
 class StatsOut(BaseModel):
@@ -250,6 +361,27 @@ def process_decider(settings: Settings) -> Decider:
 # ---------------------------------------------------------------- helpers
 def _store() -> Store:
     return current_app.extensions["triage_store"]
+
+
+def _cases() -> Cases:
+    return current_app.extensions["triage_cases"]
+
+
+_ACTOR = re.compile(r"[A-Za-z0-9._@:+-]{1,200}")
+
+
+def _actor() -> str:
+    """Who made a change: the agent owning the API key when keys are configured (a key without an owner is
+    recorded as `key-` + 8 hex digits of its hash), else the X-Actor header, else `anonymous`. Ids that are
+    personal data are hashed like every stored id."""
+    if g.get("actor"):
+        return g.actor
+    given = request.headers.get("X-Actor")
+    if given is None:
+        return "anonymous"
+    if not _ACTOR.fullmatch(given):
+        raise ApiError(422, "X-Actor must be 1-200 letters, digits or . _ @ : + -", "X-Actor")
+    return mask_identifier(given, _id_key())
 
 
 def _decider() -> Decider:
@@ -374,8 +506,14 @@ def _utc(value: datetime | date | None, name: str, end: bool = False) -> datetim
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
+_FILTERS = ("category", "severity", "department", "escalation_level", "status", "needs_review", "language",
+            "refund_eligibility", "overdue")
+
+
 def _filters(q: ListQuery | StatsQuery) -> Filters:
-    extra = {k: getattr(q, k) for k in ("category", "severity", "department", "escalation_level") if hasattr(q, k)}
+    extra = {k: getattr(q, k) for k in _FILTERS if hasattr(q, k)}
+    if getattr(q, "assignee", None) is not None:
+        extra["assignee"] = mask_identifier(q.assignee, _id_key())
     return Filters(received_from=_utc(q.received_from, "received_from"),
                    received_to=_utc(q.received_to, "received_to", end=True), **extra)
 
@@ -405,31 +543,36 @@ def _stored_id(complaint_id: str) -> str:
     return mask_identifier(complaint_id, _id_key())
 
 
-def to_record(complaint: Complaint, decision: Decision, id_key: str | None = None) -> Record:
-    """The stored and returned form: the decision with its evidence re-quoted from the masked text, and ids
-    that are personal data hashed under ``id_key`` (the settings' ``id_hash_key``)."""
-    dumped, masked = mask_decision(decision.model_dump(mode="json"), complaint.text, id_key=id_key)
-    return Record(
-        id=dumped["id"],
-        received_at=complaint.received_at,
-        text=masked,
-        language=decision.language,
-        category=decision.category.label,
-        severity=decision.severity.label,
-        department=decision.department,
-        escalation_level=decision.escalation.level,
-        refund_eligibility=decision.refund.eligibility,
-        decision=dumped,
-    )
+_INTERNAL = ("input", "pauses", "paused_since", "due_at", "customer_key", "updated_at", "links", "history",
+             "feedback", "reply", "resolution", "satisfaction", "order_id", "location")
 
 
 def _row_out(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    for k in ("received_at", "created_at"):
-        if isinstance(out.get(k), datetime):
-            out[k] = out[k].isoformat()
-    if "feedback" in out:
-        out["feedback"] = [_row_out(f) for f in out["feedback"]]
+    """A stored row as the API shows it (a list item, or a feedback row)."""
+    out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k not in _INTERNAL}
+    if "status" in row:
+        due = row.get("due_at")
+        out["overdue"] = due is not None and due < datetime.now(timezone.utc)
+    return out
+
+
+def _case_out(row: dict[str, Any]) -> dict[str, Any]:
+    """The whole case: the row, its links, notes, reply, resolution, satisfaction and history."""
+    out = _row_out(row)
+    out["customer_id"] = row.get("customer_key")
+    out["order_id"] = row.get("order_id")
+    out["location"] = row.get("location")
+    out["links"] = {"repeat_of": [], "collective_with": [], **(row.get("links") or {})}
+    history = row.get("history")
+    if history is None:
+        history = _store().history(row["id"])
+    out["history"] = [_row_out(e) for e in history]
+    out["notes"] = [{"at": e["at"], "actor": e["actor"], "text": e["after"]["text"]}
+                    for e in out["history"] if e["action"] == "note"]
+    out["reply"] = row.get("reply")
+    out["resolution"] = row.get("resolution")
+    out["satisfaction"] = row.get("satisfaction")
+    out["feedback"] = [_row_out(f) for f in (row.get("feedback") or [])]
     return out
 
 
@@ -448,7 +591,8 @@ spec_tree = SpecTree("flask", mode="strict", annotations=False, title="complaint
                                  "may contain U+0000; JSON nests at most 32 levels deep.",
                      validation_error_model=ErrorOut, naming_strategy=lambda model: model.__name__,
                      nested_naming_strategy=lambda _parent, child: child)
-_ERRORS = {400: "malformed JSON", 401: "missing or wrong X-API-Key", 404: "unknown id", 413: "too large",
+_ERRORS = {400: "malformed JSON", 401: "missing or wrong X-API-Key", 404: "unknown id",
+           409: "the case's state does not allow it (the detail says why)", 413: "too large",
            415: "not application/json", 422: "invalid field (named in `field`)", 503: "database unavailable"}
 
 
@@ -463,7 +607,7 @@ def documented(query: type[BaseModel] | None = None, json_body: type[BaseModel] 
 
 
 _V1_GET = (401, 422, 503)
-_V1_POST = (400, 401, 413, 415, 422, 503)
+_V1_POST = (400, 401, 409, 413, 415, 422, 503)
 
 # ---------------------------------------------------------------- blueprints
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -472,11 +616,15 @@ ops = Blueprint("ops", __name__)
 
 @v1.before_request
 def _check_api_key() -> None:
-    keys: frozenset[str] = current_app.config["TRIAGE_SETTINGS"].key_set
-    if keys:
+    owners: dict[str, str | None] = current_app.config["TRIAGE_SETTINGS"].key_owners
+    if owners:
         given = request.headers.get("X-API-Key", "")
-        if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+        matched = [k for k in owners if hmac.compare_digest(given.encode(), k.encode())]
+        if not matched:
             raise ApiError(401, "missing or wrong X-API-Key header", "X-API-Key")
+        owner = owners[matched[0]]
+        g.actor = (mask_identifier(owner, _id_key()) if owner
+                   else "key-" + hashlib.sha256(matched[0].encode()).hexdigest()[:8])
     _store().ensure_schema_once()
 
 
@@ -494,13 +642,37 @@ def triage_one() -> Response:
     _check_dates(complaint)
     complaint = complaint.with_defaults()
     g.complaint_ids = [_stored_id(complaint.id)]
-    if not dry_run and (stored := _store().get_decision(g.complaint_ids[0])) is not None:
-        return _respond(stored, 200)
+    if not dry_run and (stored := _store().get_row(g.complaint_ids[0])) is not None:
+        _check_same_overrides(complaint, stored)
+        return _respond(stored["decision"], 200)
     record = to_record(complaint, _decider().decide(complaint), _id_key())
     if dry_run:
         return _respond(record.decision, 200)
-    decision, created = _store().insert(record)
+    decision, created = _store().insert(record, _actor())
+    if created and _linkable(record):
+        _cases().settle_links([record.id], _actor())
+        decision = _store().get_decision(record.id)
     return _respond(decision, 201 if created else 200)
+
+
+_OVERRIDES = ("category", "severity", "department")
+
+
+def _check_same_overrides(complaint: Complaint, stored: dict[str, Any], prefix: str = "") -> None:
+    """A complaint posted again under a stored id with other overrides would otherwise get the old decision
+    back silently: 409, pointing at the correction endpoint (which re-decides and keeps the history)."""
+    had = stored.get("input") or {}
+    for name in _OVERRIDES:
+        given = getattr(complaint, name)
+        if given is not None and given != had.get(name):
+            raise ApiError(409, f"complaint {complaint.id!r} is already stored, decided with {name}="
+                                f"{had.get(name) or 'none (the model)'}; to correct it, POST "
+                                f"/v1/complaints/{{id}}/feedback with {{\"{name}\": \"{given}\"}} (it re-decides "
+                                "and keeps the old decision in the history)", prefix + name, "conflict")
+
+
+def _linkable(record: Any) -> bool:
+    return any(v is not None for v in (record.customer_key, record.order_id, record.location))
 
 
 @v1.post("/triage/batch")
@@ -529,14 +701,16 @@ def triage_batch() -> Response:
     g.complaint_ids = [_stored_id(c.id) for c in complaints]
     stored: dict[str, dict[str, Any]] = {}
     if not dry_run:
-        for c in complaints:
-            if c.id not in stored and (d := _store().get_decision(_stored_id(c.id))) is not None:
-                stored[c.id] = d
+        for i, c in enumerate(complaints):
+            if c.id not in stored and (row := _store().get_row(_stored_id(c.id))) is not None:
+                _check_same_overrides(c, row, f"complaints.{i}.")
+                stored[c.id] = row["decision"]
     todo = [c for c in complaints if c.id not in stored]
     records = {c.id: to_record(c, d, _id_key()) for c, d in zip(todo, _decider().decide_many(todo))}
     if dry_run:
         return _respond({"items": [{"created": False, "decision": records[c.id].decision} for c in complaints]})
-    results = iter(_store().insert_many([records[c.id] for c in todo]))
+    results = iter(_store().insert_many([records[c.id] for c in todo], _actor()))
+    linked = [r.id for r in records.values() if _linkable(r)]
     items = []
     for c in complaints:
         if c.id in stored:
@@ -544,17 +718,23 @@ def triage_batch() -> Response:
         else:
             decision, created = next(results)
             items.append({"created": created, "decision": decision})
+    if linked:
+        _cases().settle_links(linked, _actor())
+        fresh = {i: _store().get_decision(i) for i in linked}
+        for item in items:
+            if item["created"] and item["decision"]["id"] in fresh:
+                item["decision"] = fresh[item["decision"]["id"]]
     return _respond({"items": items}, 201 if any(i["created"] for i in items) else 200)
 
 
 @v1.get("/complaints/<complaint_id>")
 @documented(ok={200: StoredComplaintWithFeedback}, errors=(401, 404, 503), operation_id="getComplaint")
 def get_complaint(complaint_id: str) -> Response:
-    """One stored complaint (masked text), its decision and feedback"""
+    """One stored complaint (masked text): its decision, its case and history, links and feedback"""
     row = _store().get(_stored_id(_path_id(complaint_id)))
     if row is None:
         raise ApiError(404, f"no complaint with id {complaint_id!r}", "id")
-    return _respond(_row_out(row))
+    return _respond(_case_out(row))
 
 
 @v1.get("/complaints")
@@ -584,7 +764,82 @@ def add_feedback(complaint_id: str) -> Response:
                                       mask_text(fb.note) if fb.note else None)
     except NotFound:
         raise ApiError(404, f"no complaint with id {complaint_id!r}", "id") from None
-    return _respond(_row_out(saved), 201)
+    saved = _row_out(saved)
+    if fb.category or fb.severity or fb.department:
+        row = _cases().correct(_stored_id(complaint_id), {"category": fb.category, "severity": fb.severity,
+                                                          "department": fb.department}, _actor())
+        saved["decision"] = row["decision"]
+    return _respond(saved, 201)
+
+
+_CASE_ERRORS = (400, 401, 404, 409, 413, 415, 422, 503)
+
+
+def _case_change(complaint_id: str, model: type[BaseModel]) -> tuple[str, Any]:
+    _path_id(complaint_id)
+    body = _validate_body(model, _json_body()[1])
+    return _stored_id(complaint_id), body
+
+
+@v1.post("/complaints/<complaint_id>/status")
+@documented(json_body=StatusIn, ok={200: StoredComplaintWithFeedback}, errors=_CASE_ERRORS,
+            operation_id="setStatus")
+def set_status(complaint_id: str) -> Response:
+    """Move the case to another status (409 when the status machine does not allow it)"""
+    cid, body = _case_change(complaint_id, StatusIn)
+    return _respond(_case_out(_cases().set_status(cid, body.status, _actor(), body.note and mask_text(body.note))))
+
+
+@v1.post("/complaints/<complaint_id>/assign")
+@documented(json_body=AssignIn, ok={200: StoredComplaintWithFeedback}, errors=_CASE_ERRORS,
+            operation_id="assign")
+def assign(complaint_id: str) -> Response:
+    """Assign the case to an agent (422 when the agent is one of the decision's exclude_handlers)"""
+    cid, body = _case_change(complaint_id, AssignIn)
+    return _respond(_case_out(_cases().assign(cid, body.assignee, _actor())))
+
+
+@v1.post("/complaints/<complaint_id>/notes")
+@documented(json_body=NoteIn, ok={200: StoredComplaintWithFeedback}, errors=_CASE_ERRORS, operation_id="addNote")
+def add_note(complaint_id: str) -> Response:
+    """Add a note to the case's history"""
+    cid, body = _case_change(complaint_id, NoteIn)
+    return _respond(_case_out(_cases().note(cid, body.text, _actor())))
+
+
+@v1.post("/complaints/<complaint_id>/reply")
+@documented(json_body=ReplyIn, ok={200: StoredComplaintWithFeedback}, errors=_CASE_ERRORS, operation_id="reply")
+def reply(complaint_id: str) -> Response:
+    """Record the reply sent to the customer"""
+    cid, body = _case_change(complaint_id, ReplyIn)
+    return _respond(_case_out(_cases().reply(cid, body.text, _actor())))
+
+
+@v1.post("/complaints/<complaint_id>/resolution")
+@documented(json_body=Resolution, ok={200: StoredComplaintWithFeedback}, errors=_CASE_ERRORS,
+            operation_id="setResolution")
+def set_resolution(complaint_id: str) -> Response:
+    """Record the resolution: remedy, refund amount, note"""
+    cid, body = _case_change(complaint_id, Resolution)
+    return _respond(_case_out(_cases().resolution(cid, body.model_dump(), _actor())))
+
+
+@v1.post("/complaints/<complaint_id>/satisfaction")
+@documented(json_body=SatisfactionIn, ok={200: StoredComplaintWithFeedback}, errors=_CASE_ERRORS,
+            operation_id="setSatisfaction")
+def set_satisfaction(complaint_id: str) -> Response:
+    """Record the customer's satisfaction (1-5) from the follow-up of a resolved case"""
+    cid, body = _case_change(complaint_id, SatisfactionIn)
+    return _respond(_case_out(_cases().satisfaction(cid, body.score, _actor())))
+
+
+@v1.post("/complaints/<complaint_id>/report")
+@documented(json_body=ReportIn, ok={200: StoredComplaintWithFeedback}, errors=_CASE_ERRORS,
+            operation_id="reportToManagement")
+def report(complaint_id: str) -> Response:
+    """Record that the case was reported to management (the step report_by guards)"""
+    cid, body = _case_change(complaint_id, ReportIn)
+    return _respond(_case_out(_cases().report(cid, body.note, _actor())))
 
 
 @v1.get("/stats")
@@ -638,6 +893,9 @@ def docs() -> Response:
 _ID_LINKS = {
     "GetComplaint": {"operationId": "getComplaint", "parameters": {"complaint_id": "$response.body#/id"}},
     "AddFeedback": {"operationId": "addFeedback", "parameters": {"complaint_id": "$response.body#/id"}},
+    "SetStatus": {"operationId": "setStatus", "parameters": {"complaint_id": "$response.body#/id"}},
+    "Assign": {"operationId": "assign", "parameters": {"complaint_id": "$response.body#/id"}},
+    "AddNote": {"operationId": "addNote", "parameters": {"complaint_id": "$response.body#/id"}},
 }
 _LINKS = {
     ("/v1/triage", "post"): {"201": _ID_LINKS, "200": _ID_LINKS},
@@ -691,6 +949,11 @@ def openapi_spec() -> dict[str, Any]:
                 op["security"] = [{"ApiKey": []}]
             else:
                 op["responses"].pop("401", None)
+                if method == "post" and path.startswith("/v1/complaints/"):
+                    op["parameters"].append({
+                        "name": "X-Actor", "in": "header", "required": False,
+                        "description": "the agent making the change (without API keys; default `anonymous`)",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._@:+-]{1,200}$"}})
             for status, links in _LINKS.get((path, method), {}).items():
                 op["responses"][status]["links"] = links
     if keys:
@@ -814,6 +1077,8 @@ def create_app(settings: Settings | None = None, decider: Decider | None = None,
         store.schema_ready = True
     app.extensions["triage_store"] = store
     app.extensions["triage_decider"] = decider or process_decider(settings)
+    app.extensions["triage_cases"] = Cases(store, app.extensions["triage_decider"],
+                                           settings.id_hash_key.get_secret_value())
     register_error_handlers(app)
     _register_request_log(app)
     app.register_blueprint(v1)

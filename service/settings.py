@@ -18,7 +18,9 @@ class Settings(BaseSettings):
         default="sqlite:///complaints.db",
         validation_alias=AliasChoices("database_url", "DATABASE_URL", "TRIAGE_DATABASE_URL"),
     )
-    # Comma-separated; empty means the API is open (a local or trusted-network deployment).
+    # Comma-separated keys, each optionally `key:agent_id` (the agent recorded as the actor of every change made
+    # with that key); empty means the API is open (a local or trusted-network deployment) and the actor is
+    # the X-Actor header.
     api_keys: str = ""
     max_batch: int = Field(default=1000, ge=1)
     # The work one request may ask for: characters of complaint text per batch (a full batch is 0.6-1.7 s of one
@@ -36,5 +38,15 @@ class Settings(BaseSettings):
     id_hash_key: SecretStr = SecretStr(DEFAULT_ID_HASH_KEY)
 
     @property
+    def key_owners(self) -> dict[str, str | None]:
+        """Each key and its agent id (None when the entry names none)."""
+        out: dict[str, str | None] = {}
+        for entry in self.api_keys.split(","):
+            key, _, owner = entry.strip().partition(":")
+            if key.strip():
+                out[key.strip()] = owner.strip() or None
+        return out
+
+    @property
     def key_set(self) -> frozenset[str]:
-        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+        return frozenset(self.key_owners)

@@ -1,4 +1,7 @@
-"""Durable storage of complaints, their decisions and agents' feedback, on SQLite (default) or any SQLAlchemy URL.
+"""Durable storage of complaints, their decisions, their cases (status, assignee, history) and agents' feedback,
+on SQLite (default) or PostgreSQL. The schema is made and upgraded by the Alembic migrations in
+``service/migrations`` (run by ``create_schema``); the tables below are what the code reads and writes, and a
+test holds them equal to what the migrations build.
 
 The primary key is the complaint id, and inserts are ``ON CONFLICT DO NOTHING``: a client retrying a request
 (or two workers racing on the same id) ends with one row, and both callers get the decision stored first.
@@ -8,13 +11,14 @@ bucket, is one compiled construct below.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Engine,
@@ -26,12 +30,14 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     create_engine,
     event,
     func,
     or_,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
@@ -40,6 +46,10 @@ from sqlalchemy.types import Date, TypeDecorator
 
 Period = Literal["day", "week", "month"]
 STAT_DIMENSIONS = ("category", "severity", "department", "refund_eligibility")
+# Each deadline and the time of the step it guards (policy.md: a case is overdue when one passed without it).
+CLOCKS = (("acknowledge_by", "acknowledged_at"), ("report_by", "reported_at"), ("resolve_by", "resolved_at"))
+LIST_FILTERS = ("category", "severity", "department", "escalation_level", "status", "assignee", "needs_review",
+                "language", "refund_eligibility")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -118,6 +128,32 @@ class Record:
     escalation_level: int | None
     refund_eligibility: str | None
     decision: dict[str, Any]
+    needs_review: bool = False
+    customer_key: str | None = None
+    order_id: str | None = None
+    location: str | None = None
+    input: dict[str, Any] | None = None
+    acknowledge_by: datetime | None = None
+    report_by: datetime | None = None
+    resolve_by: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a case's history; ``at`` is filled in by the store."""
+
+    actor: str
+    action: str
+    before: Any = None
+    after: Any = None
+
+
+@dataclass
+class CaseChange:
+    """What a change to a case writes: new column values and the events that record it."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -136,6 +172,13 @@ class Filters:
     escalation_level: int | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+    status: str | None = None
+    assignee: str | None = None
+    needs_review: bool | None = None
+    language: str | None = None
+    refund_eligibility: str | None = None
+    overdue: bool | None = None
+    now: datetime | None = None  # "overdue" is judged at this time (default: the query's)
 
 
 @dataclass(frozen=True)
@@ -153,6 +196,15 @@ class LabelledFeedback:
 
 class NotFound(LookupError):
     pass
+
+
+def due_at(values: dict[str, Any]) -> datetime | None:
+    """The earliest deadline whose step is still to do; none while the case waits for the customer (its clocks
+    stand still) and none once every step is done. ``overdue`` is ``due_at < now``: one indexed range."""
+    if values.get("status") == "waiting_customer":
+        return None
+    pending = [values[by] for by, done in CLOCKS if values.get(by) is not None and values.get(done) is None]
+    return min(pending) if pending else None
 
 
 def _now() -> datetime:
@@ -177,14 +229,40 @@ class Store:
             Column("refund_eligibility", String(32)),
             Column("decision", JSON, nullable=False),
             Column("created_at", UTCDateTime(), nullable=False),
+            # the case (revision 0002)
+            Column("status", String(24), nullable=False, server_default="new"),
+            Column("assignee", String(200)),
+            Column("needs_review", Boolean, nullable=False, server_default=text("false")),
+            Column("customer_key", String(200)),
+            Column("order_id", String(200)),
+            Column("location", String(200)),
+            Column("links", JSON),
+            Column("input", JSON),
+            Column("acknowledge_by", UTCDateTime()),
+            Column("report_by", UTCDateTime()),
+            Column("resolve_by", UTCDateTime()),
+            Column("acknowledged_at", UTCDateTime()),
+            Column("reported_at", UTCDateTime()),
+            Column("resolved_at", UTCDateTime()),
+            Column("due_at", UTCDateTime()),
+            Column("paused_since", UTCDateTime()),
+            Column("pauses", JSON),
+            Column("reply", JSON),
+            Column("resolution", JSON),
+            Column("satisfaction", Integer),
+            Column("updated_at", UTCDateTime()),
         )
         c = self.complaints.c
         # The list's order (newest first, id breaks ties) as an index, alone and behind each equality filter, so
         # a page is a range scan that stops after `limit` rows; stats read only the covering index of its window.
         Index(f"ix_{p}complaints_list", c.received_at.desc(), c.id)
-        for name in ("category", "severity", "department", "escalation_level"):
+        for name in LIST_FILTERS:
             Index(f"ix_{p}complaints_{name}_list", c[name], c.received_at.desc(), c.id)
-        Index(f"ix_{p}complaints_stats", c.received_at, *(c[d] for d in STAT_DIMENSIONS))
+        Index(f"ix_{p}complaints_stats", c.received_at, *(c[d] for d in STAT_DIMENSIONS),
+              c.acknowledge_by, c.acknowledged_at, c.resolve_by, c.resolved_at)
+        Index(f"ix_{p}complaints_due", c.due_at)
+        for key in ("customer_key", "order_id", "location"):
+            Index(f"ix_{p}complaints_{key}_link", c[key], c.received_at)
         self.feedback = Table(
             f"{p}feedback", self.metadata,
             Column("id", Integer, primary_key=True, autoincrement=True),
@@ -195,6 +273,19 @@ class Store:
             Column("note", Text),
             Column("created_at", UTCDateTime(), nullable=False),
         )
+        # Append-only (the migration adds triggers refusing UPDATE and DELETE on both databases).
+        self.events = Table(
+            f"{p}case_events", self.metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("complaint_id", String(200), ForeignKey(f"{p}complaints.id"), nullable=False),
+            Column("at", UTCDateTime(), nullable=False),
+            Column("actor", String(200), nullable=False),
+            Column("action", String(24), nullable=False),
+            Column("before", JSON),
+            Column("after", JSON),
+        )
+        Index(f"ix_{p}case_events_complaint", self.events.c.complaint_id, self.events.c.id)
+        self.table_prefix = p
 
     schema_ready = False
 
@@ -205,15 +296,39 @@ class Store:
             self.schema_ready = True
 
     def create_schema(self) -> None:
-        """Tables, and any index a database made by an older version lacks (create_all skips existing tables)."""
-        self.metadata.create_all(self.engine)
+        """Make or upgrade the schema to the newest revision with Alembic (service/migrations). A 0.1 database
+        (tables, no version table) is taken up at revision 0001 without losing a row. One process at a time:
+        PostgreSQL takes an advisory lock, SQLite the write lock, for the whole upgrade."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", "complaint_triage.service:migrations")
+        config.attributes["table_prefix"] = self.table_prefix
         with self.engine.begin() as conn:
-            for table in self.metadata.sorted_tables:
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                             {"k": f"complaint_triage.migrate.{self.table_prefix}"})
+            elif conn.dialect.name == "sqlite":
+                # a write first, so the upgrade holds the write lock from its start (no read-then-write race)
+                conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _triage_migrate_lock (x INTEGER)")
+                conn.exec_driver_sql("DROP TABLE _triage_migrate_lock")
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(text(f'SELECT version_num FROM "{self.table_prefix}alembic_version"')).scalar()
+            except Exception:  # noqa: BLE001 - no version table: not migrated
+                return None
 
     def drop_schema(self) -> None:
         self.metadata.drop_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{self.table_prefix}alembic_version"'))
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f'DROP FUNCTION IF EXISTS "{self.table_prefix}case_events_append_only"()'))
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -232,13 +347,15 @@ class Store:
         return (insert(self.complaints).values(**values).on_conflict_do_nothing(index_elements=["id"])
                 .returning(self.complaints.c.id))
 
-    def insert_many(self, records: list[Record]) -> list[tuple[dict[str, Any], bool]]:
-        """Store the new ones in one transaction; return each id's stored decision and whether it is new."""
+    def insert_many(self, records: list[Record], actor: str = "system") -> list[tuple[dict[str, Any], bool]]:
+        """Store the new ones in one transaction, each with a ``created`` event by ``actor``; return each id's
+        stored decision and whether it is new."""
         out: list[tuple[dict[str, Any], bool]] = []
         now = _now()
         with self.engine.begin() as conn:
             for r in records:
-                values = {**r.__dict__, "created_at": now}
+                values = {**r.__dict__, "created_at": now, "updated_at": now, "status": "new"}
+                values["due_at"] = due_at(values)
                 stmt = self._insert_ignore(values)
                 if stmt is not None:
                     created = conn.execute(stmt).first() is not None
@@ -250,6 +367,9 @@ class Store:
                     except IntegrityError:
                         created = False
                 if created:
+                    conn.execute(self.events.insert().values(
+                        complaint_id=r.id, at=now, actor=actor, action="created", before=None,
+                        after={"status": "new", "decision": r.decision}))
                     out.append((r.decision, True))
                 else:
                     stored = conn.execute(
@@ -258,8 +378,50 @@ class Store:
                     out.append((stored, False))
         return out
 
-    def insert(self, record: Record) -> tuple[dict[str, Any], bool]:
-        return self.insert_many([record])[0]
+    def insert(self, record: Record, actor: str = "system") -> tuple[dict[str, Any], bool]:
+        return self.insert_many([record], actor)[0]
+
+    def change_case(self, complaint_id: str, change: Callable[[dict[str, Any], datetime], CaseChange]) -> dict[str, Any]:
+        """Read the case, let ``change`` decide (it may raise to refuse), write its values and events: one
+        transaction that holds the row from its first statement (a write), so two agents changing one case at
+        once are serialized on both databases instead of one losing the other's change."""
+        c = self.complaints.c
+        now = _now()
+        with self.engine.begin() as conn:
+            if conn.execute(update(self.complaints).where(c.id == complaint_id).values(updated_at=now)).rowcount == 0:
+                raise NotFound(complaint_id)
+            row = dict(conn.execute(select(self.complaints).where(c.id == complaint_id)).mappings().one())
+            result = change(row, now)
+            values = {**result.values}
+            if values:
+                values["due_at"] = due_at({**row, **values})
+                conn.execute(update(self.complaints).where(c.id == complaint_id).values(**values))
+            for e in result.events:
+                conn.execute(self.events.insert().values(complaint_id=complaint_id, at=now, actor=e.actor,
+                                                         action=e.action, before=e.before, after=e.after))
+            row.update(values)
+        return row
+
+    def history(self, complaint_id: str) -> list[dict[str, Any]]:
+        e = self.events.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(self.events).where(e.complaint_id == complaint_id).order_by(e.id)).mappings()
+            return [dict(r) for r in rows]
+
+    def neighbours(self, key: Literal["customer_key", "order_id", "location"], value: str,
+                   start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Cases with the same ``key`` received in [start, end], oldest first (the link indexes)."""
+        c = self.complaints.c
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(c.id, c.received_at, c.links, c.decision)
+                .where(c[key] == value, c.received_at >= start, c.received_at <= end)
+                .order_by(c.received_at, c.id)).mappings()]
+
+    def get_row(self, complaint_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(self.complaints).where(self.complaints.c.id == complaint_id)).mappings().first()
+            return dict(row) if row is not None else None
 
     def add_feedback(self, complaint_id: str, category: str | None, severity: str | None,
                      department: str | None, note: str | None) -> dict[str, Any]:
@@ -283,7 +445,10 @@ class Store:
             fb = conn.execute(
                 select(self.feedback).where(self.feedback.c.complaint_id == complaint_id).order_by(self.feedback.c.id)
             ).mappings().all()
-        return {**row, "feedback": [dict(f) for f in fb]}
+            ev = conn.execute(
+                select(self.events).where(self.events.c.complaint_id == complaint_id).order_by(self.events.c.id)
+            ).mappings().all()
+        return {**row, "feedback": [dict(f) for f in fb], "history": [dict(e) for e in ev]}
 
     def get_decision(self, complaint_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -326,10 +491,13 @@ class Store:
     def _where(self, f: Filters) -> list[ColumnElement[bool]]:
         c = self.complaints.c
         conds: list[ColumnElement[bool]] = []
-        for name in ("category", "severity", "department", "escalation_level"):
+        for name in LIST_FILTERS:
             value = getattr(f, name)
             if value is not None:
                 conds.append(c[name] == value)
+        if f.overdue is not None:
+            now = f.now or _now()
+            conds.append(c.due_at < now if f.overdue else or_(c.due_at.is_(None), c.due_at >= now))
         if f.received_from is not None:
             conds.append(c.received_at >= f.received_from)
         if f.received_to is not None:
@@ -356,25 +524,52 @@ class Store:
             ).mappings().all()
         return [dict(r) for r in rows], total
 
-    def stats(self, period: Period, filters: Filters = Filters()) -> list[dict[str, Any]]:
-        """Per bucket: the total and counts by each dimension (null values are counted under "none")."""
+    def stats(self, period: Period, filters: Filters = Filters(), now: datetime | None = None) -> list[dict[str, Any]]:
+        """Per bucket: the total and counts by each dimension (null values are counted under "none"), and SLA
+        compliance per department: of the cases whose acknowledge (resolve) step is done or whose deadline has
+        passed, the share done by the deadline (null when none is due yet)."""
         # One scan of the window (the covering stats index), grouped by every dimension at once; the per-dimension
         # counts are summed here from those few hundred groups rather than by one more scan each.
-        bucket = period_start(period, self.complaints.c.received_at).label("bucket")
-        dims = [self.complaints.c[d] for d in STAT_DIMENSIONS]
+        c = self.complaints.c
+        now = now or _now()
+        bucket = period_start(period, c.received_at).label("bucket")
+        dims = [c[d] for d in STAT_DIMENSIONS]
+
+        def count_if(cond: ColumnElement[bool]) -> Any:
+            return func.sum(case((cond, 1), else_=0))
+
+        sla = []
+        for by, done in (("acknowledge_by", "acknowledged_at"), ("resolve_by", "resolved_at")):
+            sla += [count_if(and_(c[by].is_not(None), or_(c[done].is_not(None), c[by] < now))),
+                    count_if(and_(c[done].is_not(None), c[done] <= c[by]))]
         conds = self._where(filters)
         out: dict[date, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for b, *values, n in conn.execute(select(bucket, *dims, func.count()).where(*conds)
-                                              .group_by(bucket, *dims)):
+            for b, *values in conn.execute(select(bucket, *dims, func.count(), *sla).where(*conds)
+                                           .group_by(bucket, *dims)):
                 day = _as_date(b)
                 entry = out.get(day)
                 if entry is None:
-                    entry = out[day] = {"start": day.isoformat(), "total": 0, **{d: {} for d in STAT_DIMENSIONS}}
+                    entry = out[day] = {"start": day.isoformat(), "total": 0, **{d: {} for d in STAT_DIMENSIONS},
+                                        "sla": {}}
+                n, ack_due, ack_ok, res_due, res_ok = values[len(dims):]
                 entry["total"] += n
                 for dim, value in zip(STAT_DIMENSIONS, values):
                     key = value if value is not None else "none"
                     entry[dim][key] = entry[dim].get(key, 0) + n
+                if ack_due or res_due:
+                    dept = values[STAT_DIMENSIONS.index("department")] or "none"
+                    s = entry["sla"].setdefault(dept, {"acknowledge_due": 0, "acknowledged_on_time": 0,
+                                                       "resolve_due": 0, "resolved_on_time": 0})
+                    s["acknowledge_due"] += int(ack_due or 0)
+                    s["acknowledged_on_time"] += int(ack_ok or 0)
+                    s["resolve_due"] += int(res_due or 0)
+                    s["resolved_on_time"] += int(res_ok or 0)
+        for entry in out.values():
+            for s in entry["sla"].values():
+                s["acknowledged_share"] = round(s["acknowledged_on_time"] / s["acknowledge_due"], 4) \
+                    if s["acknowledge_due"] else None
+                s["resolved_share"] = round(s["resolved_on_time"] / s["resolve_due"], 4) if s["resolve_due"] else None
         return [out[k] for k in sorted(out)]
 
 

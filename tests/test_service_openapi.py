@@ -27,6 +27,9 @@ def test_every_route_is_documented_from_the_app(tmp_path):
         ("/v1/triage", "post"), ("/v1/triage/batch", "post"), ("/v1/complaints", "get"),
         ("/v1/complaints/{complaint_id}", "get"), ("/v1/complaints/{complaint_id}/feedback", "post"),
         ("/v1/stats", "get"), ("/healthz", "get"), ("/readyz", "get"),
+        # the case (issue 13)
+        *((f"/v1/complaints/{{complaint_id}}/{name}", "post")
+          for name in ("status", "assign", "notes", "reply", "resolution", "satisfaction", "report")),
     }
 
 
@@ -93,7 +96,7 @@ def test_links_lead_from_a_created_complaint_to_its_reads_and_feedback(tmp_path)
     doc = spec(tmp_path)
     op_ids = {op["operationId"] for _, _, op in operations(doc)}
     links = doc["paths"]["/v1/triage"]["post"]["responses"]["201"]["links"]
-    assert {link["operationId"] for link in links.values()} == {"getComplaint", "addFeedback"}
+    assert {link["operationId"] for link in links.values()} == {"getComplaint", "addFeedback", "setStatus", "assign", "addNote"}
     assert all(link["parameters"] == {"complaint_id": "$response.body#/id"} for link in links.values())
     batch = doc["paths"]["/v1/triage/batch"]["post"]["responses"]["201"]["links"]
     assert {link["operationId"] for link in batch.values()} <= op_ids
