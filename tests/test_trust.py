@@ -79,7 +79,7 @@ def _held_out(cases):
 
 # Floors a little under what the shipped model measured on the held-out half (README, "Signals"): a change
 # that loses more than that fails here.
-FLOORS = {"precision": 0.6, "recall": 0.5, "danger_false_alarms": 0.04}
+FLOORS = {"precision": 0.6, "recall": 0.5, "danger_false_alarms": 0.06}
 
 
 def test_signal_flags_hold_their_measured_level_on_the_held_out_half(shipped_triage, signal_cases):
