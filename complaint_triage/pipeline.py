@@ -23,7 +23,8 @@ def alternatives(c: Complaint, r: TriageResult, threshold: float, most: int) -> 
         return []
     ranked = sorted(r.category_probabilities.items(), key=lambda kv: -kv[1])
     return [Alternative(label=label, confidence=p) for label, p in ranked
-            if label != r.category.label and p >= threshold][:most]
+            if label != r.category.label and p >= threshold
+            and (label != "safety" or r.signals.injury)][:most]  # safety needs a sign, as the primary does
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ def test_single_words_do_not_raise_a_crisis(decider, text):
     assert not d.signals.injury
     assert d.escalation.level < 3
     assert d.category.label != "safety"
+    assert "safety" not in {a.label for a in d.category.alternatives} and "safety" not in d.also_notify
 
 
 @pytest.mark.parametrize("text, flag", [
