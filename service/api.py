@@ -1083,4 +1083,7 @@ def create_app(settings: Settings | None = None, decider: Decider | None = None,
     _register_request_log(app)
     app.register_blueprint(v1)
     app.register_blueprint(ops)
+    from complaint_triage.service.console import init_console  # the agent console and dashboard, /console
+
+    init_console(app)
     return app
