@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from complaint_triage.contract import CATEGORIES, DEPARTMENTS, REFUND_ELIGIBILITIES, SEVERITIES
+from complaint_triage.contract import CASE_STATUSES, CATEGORIES, DEPARTMENTS, REFUND_ELIGIBILITIES, SEVERITIES
 from complaint_triage.service.api import create_app, encode_cursor
 from complaint_triage.service.settings import Settings
 from complaint_triage.service.store import Store
@@ -45,26 +45,41 @@ def fill(db: Path, rows: int, now: datetime, chunk: int = 50_000) -> float:
                 cur.execute(f'DROP INDEX IF EXISTS "{index.name}"')
         cur.execute("BEGIN")
         sql = (f'INSERT INTO "{store.complaints.name}" (id, received_at, text, language, category, severity, '
-               "department, escalation_level, refund_eligibility, decision, created_at) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+               "department, escalation_level, refund_eligibility, decision, created_at, status, assignee, "
+               "needs_review, acknowledge_by, resolve_by, acknowledged_at, resolved_at, due_at) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         created = now.replace(tzinfo=None).isoformat(sep=" ")
         for start in range(0, rows, chunk):
             batch = []
             for i in range(start, min(start + chunk, rows)):
                 at = (now - timedelta(seconds=span * (i + 0.5) / rows)).replace(tzinfo=None)
                 category = CATEGORIES[i % len(CATEGORIES)]
+                # the case: deadlines 1 and 5 days after receipt; most cases acknowledged (one in ten late),
+                # resolved unless among the newest; statuses cycle; a tenth need review
+                ack_by, res_by = at + timedelta(days=1), at + timedelta(days=5)
+                ack_at = None if i % 50 == 0 else at + timedelta(hours=30 if i % 10 == 0 else 3)
+                res_at = None if i % 50 == 0 or i < rows // 100 else at + timedelta(days=6 if i % 7 == 0 else 2)
+                status = CASE_STATUSES[i % len(CASE_STATUSES)]
+                pending = [d for d, done in ((ack_by, ack_at), (res_by, res_at)) if done is None]
+                due = min(pending) if pending and status != "waiting_customer" else None
+                iso = lambda t: None if t is None else t.isoformat(sep=" ")  # noqa: E731
                 batch.append((
                     f"bench-{i:07d}", at.isoformat(sep=" "), f"synthetic complaint {i}", "zh" if i % 2 else "en",
                     category, SEVERITIES[(i // 7) % len(SEVERITIES)], DEPARTMENTS[(i // 3) % len(DEPARTMENTS)],
                     (i // 11) % 4, REFUND_ELIGIBILITIES[(i // 5) % len(REFUND_ELIGIBILITIES)],
                     json.dumps({"id": f"bench-{i:07d}", "category": {"label": category}}), created,
+                    status, f"agent-{i % 40}", i % 10 == 0, iso(ack_by), iso(res_by), iso(ack_at), iso(res_at),
+                    iso(due),
                 ))
             cur.executemany(sql, batch)
             print(f"\r{min(start + chunk, rows):,} rows", end="", file=sys.stderr, flush=True)
         cur.execute("COMMIT")
         cur.close()
     print(file=sys.stderr)
-    store.create_schema()  # the indexes, built from the filled table
+    with store.engine.begin() as conn:  # the indexes, built from the filled table
+        for table in store.metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
     with store.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
     store.engine.dispose()
@@ -129,6 +144,12 @@ def main() -> None:
         "list, page at offset 10,000 (the cap)": "/v1/complaints?offset=10000",
         "list, page by cursor 90 % deep": f"/v1/complaints?cursor={deep}",
         "list, page by cursor 90 % deep, category=billing": f"/v1/complaints?category=billing&cursor={deep}",
+        "list, first page, status=in_progress": "/v1/complaints?status=in_progress",
+        "list, first page, assignee=agent-7": "/v1/complaints?assignee=agent-7",
+        "list, first page, needs_review=true": "/v1/complaints?needs_review=true",
+        "list, first page, language=zh&refund_eligibility=eligible": "/v1/complaints?language=zh&refund_eligibility=eligible",
+        "list, first page, overdue=true": "/v1/complaints?overdue=true",
+        "list, overdue=true, department=quality": "/v1/complaints?overdue=true&department=quality",
     }
     out = {"rows": args.rows, "fill_seconds": round(fill_s, 1) if fill_s else None,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

@@ -258,8 +258,9 @@ class Store:
         Index(f"ix_{p}complaints_list", c.received_at.desc(), c.id)
         for name in LIST_FILTERS:
             Index(f"ix_{p}complaints_{name}_list", c[name], c.received_at.desc(), c.id)
-        Index(f"ix_{p}complaints_stats", c.received_at, *(c[d] for d in STAT_DIMENSIONS),
-              c.acknowledge_by, c.acknowledged_at, c.resolve_by, c.resolved_at)
+        Index(f"ix_{p}complaints_stats", c.received_at, *(c[d] for d in STAT_DIMENSIONS))
+        Index(f"ix_{p}complaints_sla", c.received_at, c.department, c.acknowledge_by, c.acknowledged_at,
+              c.resolve_by, c.resolved_at)
         Index(f"ix_{p}complaints_due", c.due_at)
         for key in ("customer_key", "order_id", "location"):
             Index(f"ix_{p}complaints_{key}_link", c[key], c.received_at)
@@ -529,11 +530,14 @@ class Store:
         compliance per department: of the cases whose acknowledge (resolve) step is done or whose deadline has
         passed, the share done by the deadline (null when none is due yet)."""
         # One scan of the window (the covering stats index), grouped by every dimension at once; the per-dimension
-        # counts are summed here from those few hundred groups rather than by one more scan each.
+        # counts are summed here from those few hundred groups rather than by one more scan each. SLA compliance
+        # is a second scan of its own covering index, grouped by bucket and department only.
         c = self.complaints.c
         now = now or _now()
         bucket = period_start(period, c.received_at).label("bucket")
         dims = [c[d] for d in STAT_DIMENSIONS]
+        conds = self._where(filters)
+        out: dict[date, dict[str, Any]] = {}
 
         def count_if(cond: ColumnElement[bool]) -> Any:
             return func.sum(case((cond, 1), else_=0))
@@ -542,34 +546,31 @@ class Store:
         for by, done in (("acknowledge_by", "acknowledged_at"), ("resolve_by", "resolved_at")):
             sla += [count_if(and_(c[by].is_not(None), or_(c[done].is_not(None), c[by] < now))),
                     count_if(and_(c[done].is_not(None), c[done] <= c[by]))]
-        conds = self._where(filters)
-        out: dict[date, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for b, *values in conn.execute(select(bucket, *dims, func.count(), *sla).where(*conds)
-                                           .group_by(bucket, *dims)):
+            for b, *values, n in conn.execute(select(bucket, *dims, func.count()).where(*conds)
+                                              .group_by(bucket, *dims)):
                 day = _as_date(b)
                 entry = out.get(day)
                 if entry is None:
                     entry = out[day] = {"start": day.isoformat(), "total": 0, **{d: {} for d in STAT_DIMENSIONS},
                                         "sla": {}}
-                n, ack_due, ack_ok, res_due, res_ok = values[len(dims):]
                 entry["total"] += n
                 for dim, value in zip(STAT_DIMENSIONS, values):
                     key = value if value is not None else "none"
                     entry[dim][key] = entry[dim].get(key, 0) + n
-                if ack_due or res_due:
-                    dept = values[STAT_DIMENSIONS.index("department")] or "none"
-                    s = entry["sla"].setdefault(dept, {"acknowledge_due": 0, "acknowledged_on_time": 0,
-                                                       "resolve_due": 0, "resolved_on_time": 0})
-                    s["acknowledge_due"] += int(ack_due or 0)
-                    s["acknowledged_on_time"] += int(ack_ok or 0)
-                    s["resolve_due"] += int(res_due or 0)
-                    s["resolved_on_time"] += int(res_ok or 0)
-        for entry in out.values():
-            for s in entry["sla"].values():
-                s["acknowledged_share"] = round(s["acknowledged_on_time"] / s["acknowledge_due"], 4) \
-                    if s["acknowledge_due"] else None
-                s["resolved_share"] = round(s["resolved_on_time"] / s["resolve_due"], 4) if s["resolve_due"] else None
+            sla_rows = conn.execute(select(bucket, c.department, *sla)
+                                    .where(*conds, or_(c.acknowledge_by.is_not(None), c.resolve_by.is_not(None)))
+                                    .group_by(bucket, c.department))
+            for b, dept, ack_due, ack_ok, res_due, res_ok in sla_rows:
+                entry = out.get(_as_date(b))
+                if entry is None or not (ack_due or res_due):
+                    continue
+                ack_due, ack_ok, res_due, res_ok = (int(x or 0) for x in (ack_due, ack_ok, res_due, res_ok))
+                entry["sla"][dept or "none"] = {
+                    "acknowledge_due": ack_due, "acknowledged_on_time": ack_ok,
+                    "acknowledged_share": round(ack_ok / ack_due, 4) if ack_due else None,
+                    "resolve_due": res_due, "resolved_on_time": res_ok,
+                    "resolved_share": round(res_ok / res_due, 4) if res_due else None}
         return [out[k] for k in sorted(out)]
 
 
