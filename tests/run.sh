@@ -25,5 +25,12 @@ if ! .venv/bin/python -c "import sqlalchemy as sa; sa.create_engine('$TRIAGE_TES
     export TRIAGE_TEST_POSTGRES_URL="postgresql+psycopg://postgres:postgres@127.0.0.1:5432/test"
 fi
 
+# Browser tests (tests/test_console_browser.py): Debian's Chromium driven by Playwright (pinned in .[test]; never a
+# downloaded browser) and a CJK font so Chinese renders as text, not boxes. They fail rather than skip here.
+if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "wenquanyi micro hei"; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+fi
+export TRIAGE_REQUIRE_BROWSER=1
+
 .venv/bin/ruff check .
 .venv/bin/pytest -q "$@"

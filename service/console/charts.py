@@ -12,18 +12,19 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 SEVERITY_COLOURS = {"low": "#9ecae1", "medium": "#4292c6", "high": "#E69F00", "critical": "#D55E00"}
 
 
-def _legend(names: list[str], colours: dict[str, str], labels: dict[str, str], y: float, width: float) -> str:
+def _legend(names: list[str], colours: dict[str, str], labels: dict[str, str], y: float,
+            width: float) -> tuple[str, float]:
     out, x, row = [], 0.0, 0
     for name in names:
         text = labels.get(name, name)
-        w = 26 + 8.5 * max(len(text), 2) + (8 * sum(1 for ch in text if ord(ch) > 0x2E80))
+        w = 34 + 10.5 * max(len(text), 2) + (7 * sum(1 for ch in text if ord(ch) > 0x2E80))
         if x + w > width and x > 0:
             x, row = 0.0, row + 1
-        yy = y + row * 22
-        out.append(f'<rect x="{x:.0f}" y="{yy - 11:.0f}" width="14" height="14" fill="{colours[name]}"/>'
-                   f'<text x="{x + 19:.0f}" y="{yy:.0f}" class="lg">{escape(text)}</text>')
+        yy = y + 6 + row * 24
+        out.append(f'<rect x="{x:.0f}" y="{yy - 13:.0f}" width="16" height="16" fill="{colours[name]}"/>'
+                   f'<text x="{x + 21:.0f}" y="{yy:.0f}" class="lg">{escape(text)}</text>')
         x += w
-    return "".join(out), (row + 1) * 22
+    return "".join(out), (row + 1) * 24 + 6
 
 
 def stacked_bars(buckets: list[str], series: dict[str, list[int]], labels: dict[str, str] | None = None,
@@ -67,7 +68,7 @@ def stacked_bars(buckets: list[str], series: dict[str, list[int]], labels: dict[
 
 def share_bars(rows: list[tuple[str, float | None, str]], title: str = "", colour: str = "#0072B2") -> Markup:
     """Horizontal bars of shares (0-1): one row per (label, share or None, note)."""
-    width, row_h, left, right = 720.0, 30.0, 190.0, 150.0
+    width, row_h, left, right = 720.0, 30.0, 400.0, 110.0
     height = row_h * max(len(rows), 1) + 8
     parts = []
     for i, (label, share, note) in enumerate(rows):

@@ -135,6 +135,8 @@ ZH: dict[str, str] = {
     "corrected": "已更正",
     "Total": "合计",
     "No data in this window.": "此时间段内没有数据。",
+    "no review needed": "无需复核",
+    "model": "模型", "override": "人工指定",
     "Window": "时间范围",
     "since": "自",
     "period": "周期",

@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select
 from complaint_triage.service.store import CLOCKS, Period, Store, period_start
 
 OPEN_EXCLUDED = ("resolved", "closed")
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 QUEUE_COLUMNS = ("id", "received_at", "language", "category", "severity", "department", "escalation_level",
                  "needs_review", "status", "assignee", "due_at", "acknowledge_by", "report_by", "resolve_by",
                  "acknowledged_at", "reported_at", "resolved_at")

@@ -101,7 +101,9 @@ def _signed_in() -> Response | None:
     g.user = user if user is not None and user.active else None
     if g.user is None and request.endpoint not in _PUBLIC:
         session.pop("user", None)
-        return redirect(url_for("console.login", next=request.full_path if request.method == "GET" else None))
+        # back to the page asked for after signing in; the bare /console lands on the role's home instead
+        wanted = request.full_path.rstrip("?") if request.method == "GET" and request.path != "/console" else None
+        return redirect(url_for("console.login", next=wanted))
     return None
 
 
@@ -496,7 +498,7 @@ def dashboard() -> Any:
     review_chart = charts.stacked_bars(
         [s for s, _, _ in review],
         {"needs_review": [r for _, _, r in review], "ok": [n - r for _, n, r in review]},
-        labels={"needs_review": translate("Needs review"), "ok": translate("no")},
+        labels={"needs_review": translate("Needs review"), "ok": translate("no review needed")},
         colours={"needs_review": "#D55E00", "ok": "#9ecae1"}, title=translate("Needs-review share"))
     agree = queries.agreement(_store(), since)
     agree_rows = [(label(cat, lang), share(v["accepted"], v["reviewed"]),
