@@ -83,6 +83,10 @@ class Accounts:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                              {"k": f"complaint_triage.console.migrate.{self.table_prefix}"})
+            elif conn.dialect.name == "sqlite":
+                # a write first, so workers starting together upgrade one at a time (the write lock)
+                conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _console_migrate_lock (x INTEGER)")
+                conn.exec_driver_sql("DROP TABLE _console_migrate_lock")
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         self.schema_ready = True
