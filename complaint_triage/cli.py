@@ -287,9 +287,10 @@ def _register_commands() -> None:
     from complaint_triage.batch.cli import batch
     from complaint_triage.batch.cli_report import report
     from complaint_triage.service.cli_serve import serve
+    from complaint_triage.service.cli_sweep import sweep
     from complaint_triage.service.console.cli_users import users
 
-    for command in (serve, batch, report, users):
+    for command in (serve, batch, report, users, sweep):
         main.add_command(command)
 
 

@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     # TRIAGE_ID_HASH_KEY: ids that are personal data (a phone number as complaint id) are stored and returned as
     # id-<HMAC-SHA256 under this key>. Set it in a deployment; the default is public, for local use only.
     id_hash_key: SecretStr = SecretStr(DEFAULT_ID_HASH_KEY)
+    # Notifications (level ≥ 2 and overdue cases), delivered by `complaint-triage sweep --deliver`
+    # (service/webhooks.py): TRIAGE_WEBHOOKS comma-separated URLs, each receiving every notification, signed
+    # with HMAC-SHA256 under TRIAGE_WEBHOOK_SECRET; timeout per POST, first retry delay (doubled each time),
+    # and the lease a deliverer holds a notification for (a killed one's rows are taken up after it).
+    webhooks: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_backoff: float = Field(default=5.0, gt=0)
+    webhook_lease: float = Field(default=120.0, gt=0)
 
     @property
     def key_owners(self) -> dict[str, str | None]:

@@ -287,6 +287,10 @@ class Store:
         )
         Index(f"ix_{p}case_events_complaint", self.events.c.complaint_id, self.events.c.id)
         self.table_prefix = p
+        # notifications, written in the same transaction as the case change that causes them (service/outbox.py)
+        from complaint_triage.service.outbox import Outbox
+
+        self.outbox = Outbox(self)
 
     schema_ready = False
 
@@ -371,6 +375,7 @@ class Store:
                     conn.execute(self.events.insert().values(
                         complaint_id=r.id, at=now, actor=actor, action="created", before=None,
                         after={"status": "new", "decision": r.decision}))
+                    self.outbox.case_written(conn, None, values, now)
                     out.append((r.decision, True))
                 else:
                     stored = conn.execute(
@@ -400,6 +405,7 @@ class Store:
             for e in result.events:
                 conn.execute(self.events.insert().values(complaint_id=complaint_id, at=now, actor=e.actor,
                                                          action=e.action, before=e.before, after=e.after))
+            self.outbox.case_written(conn, row, {**row, **values}, now)
             row.update(values)
         return row
 

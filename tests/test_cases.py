@@ -315,7 +315,7 @@ def test_migration_upgrades_a_0_1_database_without_losing_rows(tmp_path, decider
     con.close()
     store = Store(f"sqlite:///{path}")
     store.create_schema()
-    assert store.schema_revision() == "0002"
+    assert store.schema_revision() == "0003"
     rows, total = store.list(store_filters(), limit=10)
     assert total == 5 and {r["status"] for r in rows} == {"new"}
     assert [r["id"] for r in rows if r["needs_review"]] == ["old-0"]
