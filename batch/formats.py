@@ -16,12 +16,16 @@ from complaint_triage.masking import identifiers_need_masking, mask_decision, ma
 
 OutputFormat = Literal["jsonl", "csv"]
 
+DEADLINE_COLUMNS = ("acknowledge_by", "report_by", "resolve_by", "follow_up_by", "regulatory_by", "regime",
+                    "calendar_unconfirmed")
 CSV_COLUMNS = (
     "id", "received_at", "language", "category", "category_confidence", "category_source", "severity",
     "model_severity", "severity_confidence", "department", "also_notify", "exclude_handlers", "escalation_level",
     "escalation_name", "respond_within_hours", "report_within_hours", "refund_eligibility", "refund_kind",
     "refund_reason", "verify_within_days", "approval_required", "amount", "currency", "signals", "needs_review",
     "rules_fired", "plan", "model_version", "policy_version",
+    # the deadlines (policy.md, "Deadlines as timestamps"), ISO 8601 with the company's UTC offset
+    *DEADLINE_COLUMNS,
 )
 _SIGNAL_FLAGS = ("refund_request", "media_threat", "media_exposure", "legal_threat", "legal_action_filed",
                  "regulator_threat", "injury", "repeat", "collective", "extreme_action")
@@ -64,6 +68,7 @@ def flatten(d: dict[str, Any]) -> dict[str, Any]:
         "needs_review": d["needs_review"], "rules_fired": ";".join(d["rules_fired"]),
         "plan": json.dumps(d["plan"], ensure_ascii=False), "model_version": d["versions"]["model"],
         "policy_version": d["versions"]["policy"],
+        **{c: (d.get("deadlines") or {}).get(c) for c in DEADLINE_COLUMNS},
     }
 
 

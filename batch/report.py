@@ -39,6 +39,14 @@ _CANONICAL: dict[Dimension, tuple[str, ...]] = {
 }
 SKIPPED_LISTED = 10
 TOP_RULES = 10
+LISTED_CASES = 200  # crisis and major cases listed by id, each; all are counted
+# Each deadline, the step it guards and the case's time of that step (service/store.py CLOCKS).
+SLA_STEPS = (("acknowledge", "acknowledge_by", "acknowledged_at"), ("report", "report_by", "reported_at"),
+             ("resolve", "resolve_by", "resolved_at"))
+LEAD_STEPS = ("acknowledge", "report", "resolve", "regulatory")
+# Time allowed from receipt to a deadline: upper bounds in hours of the distribution's columns, then "more".
+LEAD_BOUNDS = ((1, "≤ 1 h"), (4, "≤ 4 h"), (8, "≤ 8 h"), (24, "≤ 1 d"), (72, "≤ 3 d"), (120, "≤ 5 d"),
+               (168, "≤ 7 d"), (720, "≤ 30 d"))
 
 
 class _Label(BaseModel):
@@ -54,10 +62,26 @@ class _Refund(BaseModel):
     eligibility: str
 
 
+class _Deadlines(BaseModel):
+    acknowledge_by: datetime | None = None
+    report_by: datetime | None = None
+    resolve_by: datetime | None = None
+    regulatory_by: datetime | None = None
+    regime: str | None = None
+    calendar_unconfirmed: bool = False
+
+
 class ReportRow(BaseModel):
     """Only the parts of a ``Decision`` line the report counts: a line missing one of them is skipped, while a
-    field the report does not use may change without making every row unreadable."""
+    field the report does not use may change without making every row unreadable. The case's ``status`` and
+    step times are optional: a line that carries them (as the service stores a case) counts in SLA compliance."""
 
+    id: str | None = None
+    deadlines: _Deadlines | None = None
+    status: str | None = None
+    acknowledged_at: datetime | None = None
+    reported_at: datetime | None = None
+    resolved_at: datetime | None = None
     received_at: datetime
     category: _Label
     severity: _Label
@@ -106,6 +130,73 @@ class Counts:
         return sum(len(c) for c in self.by.values())
 
 
+@dataclass(slots=True)
+class Sla:
+    """Deadlines as the decisions set them, and — from lines that carry the case's step times — whether they
+    were met. State: a fixed histogram per step and counters per department, never the rows."""
+
+    with_deadlines: int = 0
+    with_case: int = 0
+    unconfirmed: int = 0
+    regimes: Counter[str] = field(default_factory=Counter)
+    lead: dict[str, list[int]] = field(default_factory=lambda: {s: [0] * (len(LEAD_BOUNDS) + 1) for s in LEAD_STEPS})
+    # department -> step -> Counter of on_time | late (done after the deadline) | overdue (open, deadline passed)
+    # | open (not yet due)
+    outcomes: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+
+    def add(self, row: ReportRow, as_of: datetime) -> None:
+        d = row.deadlines
+        if d is None:
+            return
+        self.with_deadlines += 1
+        self.unconfirmed += d.calendar_unconfirmed
+        if d.regime:
+            self.regimes[d.regime] += 1
+        received = _aware(row.received_at)
+        for step, by in (("acknowledge", d.acknowledge_by), ("report", d.report_by), ("resolve", d.resolve_by),
+                         ("regulatory", d.regulatory_by)):
+            if by is not None:
+                hours = (_aware(by) - received).total_seconds() / 3600
+                self.lead[step][next((i for i, (b, _) in enumerate(LEAD_BOUNDS) if hours <= b),
+                                     len(LEAD_BOUNDS))] += 1
+        if row.status is None:
+            return
+        self.with_case += 1
+        dept = self.outcomes.setdefault(row.department, {s: Counter() for s, _, _ in SLA_STEPS})
+        for step, by_name, done_name in SLA_STEPS:
+            by, done = getattr(d, by_name), getattr(row, done_name)
+            if by is None:
+                continue
+            if done is not None:
+                outcome = "on_time" if _aware(done) <= _aware(by) else "late"
+            else:
+                outcome = "overdue" if _aware(by) < as_of and row.status != "waiting_customer" else "open"
+            dept[step][outcome] += 1
+
+    def total(self, step: str) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for steps in self.outcomes.values():
+            out.update(steps[step])
+        return out
+
+    def size(self) -> int:
+        return len(self.regimes) + sum(len(c) for steps in self.outcomes.values() for c in steps.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ListedCase:
+    id: str
+    received_at: datetime
+    level: int
+    category: str
+    severity: str
+    department: str
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedLine:
     line: int
@@ -133,6 +224,9 @@ class Report:
     last_received: datetime | None
     skipped: int
     skipped_lines: list[SkippedLine]
+    sla: Sla = field(default_factory=Sla)
+    as_of: datetime | None = None
+    listed: dict[int, list[ListedCase]] = field(default_factory=lambda: {3: [], 2: []})
 
     @property
     def rows(self) -> int:
@@ -170,10 +264,14 @@ class Report:
 class ReportBuilder:
     """Feed it lines (or rows) one at a time; ``result()`` may be called at any point."""
 
-    def __init__(self, period: Period = "week"):
+    def __init__(self, period: Period = "week", as_of: datetime | None = None):
+        """``as_of``: when open steps are judged overdue (default: now)."""
         if period not in PERIODS:
             raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
         self.period: Period = period
+        self.as_of = _aware(as_of) if as_of is not None else datetime.now(UTC)
+        self._sla = Sla()
+        self._listed: dict[int, list[ListedCase]] = {3: [], 2: []}
         self._buckets: dict[date, Counts] = {}
         self._totals = Counts()
         self._signals: Counter[str] = Counter()
@@ -202,6 +300,11 @@ class ReportBuilder:
         self._signals.update(k for k, v in row.signals.items() if v is True)
         self._rules.update(row.rules_fired)
         self._level_names.setdefault(row.escalation.level, row.escalation.name)
+        self._sla.add(row, self.as_of)
+        level = min(row.escalation.level, 3)
+        if level >= 2 and len(self._listed[level]) < LISTED_CASES:
+            self._listed[level].append(ListedCase(row.id or "(no id)", when, row.escalation.level,
+                                                  row.category.label, row.severity.label, row.department))
         if self._first is None or when < self._first:
             self._first = when
         if self._last is None or when > self._last:
@@ -215,7 +318,8 @@ class ReportBuilder:
     def state_size(self) -> int:
         """Entries held, for checking that the state does not grow with the number of rows."""
         return (len(self._buckets) + sum(c.size() for c in self._buckets.values()) + self._totals.size()
-                + len(self._signals) + len(self._rules) + len(self._level_names) + len(self._skipped_lines))
+                + len(self._signals) + len(self._rules) + len(self._level_names) + len(self._skipped_lines)
+                + self._sla.size() + sum(len(v) for v in self._listed.values()))
 
     def result(self) -> Report:
         periods = []
@@ -231,6 +335,7 @@ class ReportBuilder:
             period=self.period, periods=periods, totals=self._totals, signals=Counter(self._signals),
             rules=Counter(self._rules), level_names=dict(self._level_names), first_received=self._first,
             last_received=self._last, skipped=self._skipped, skipped_lines=list(self._skipped_lines),
+            sla=self._sla, as_of=self.as_of, listed={k: list(v) for k, v in self._listed.items()},
         )
 
 
@@ -246,9 +351,9 @@ def _reason(e: ValidationError) -> str:
     return f"{loc}: {err['msg']}"
 
 
-def aggregate(lines: Iterable[str], period: Period = "week") -> Report:
+def aggregate(lines: Iterable[str], period: Period = "week", as_of: datetime | None = None) -> Report:
     """Lines are numbered from 1 as they come, blank ones included, so a skipped line can be found in the file."""
-    builder = ReportBuilder(period)
+    builder = ReportBuilder(period, as_of)
     for number, line in enumerate(lines, 1):
         builder.add_line(number, line)
     return builder.result()
@@ -316,7 +421,8 @@ def highlights(report: Report) -> list[str]:
         if rises and rises[0][0] > 0:
             rise, cat = rises[0]
             out.append(f"Largest rise, {unit} of {report.period_label(last)} vs the one before: **{cat}**, "
-                       f"{prev.counts.by['category'][cat]} → {last.counts.by['category'][cat]} (+{rise}){partial}.")
+                       f"{prev.counts.by['category'][cat]} → {last.counts.by['category'][cat]} (+{rise}), "
+                       f"{pct_change(prev.counts.by['category'][cat], last.counts.by['category'][cat])}{partial}.")
         else:
             out.append(f"No category rose in the {unit} of {report.period_label(last)} vs the one before{partial}.")
         delta = last.counts.total - prev.counts.total
@@ -344,6 +450,90 @@ def highlights(report: Report) -> list[str]:
     return out
 
 
+def pct_change(previous: int, current: int) -> str:
+    """Period-on-period change: "+12 %", "-50 %", "0 %"; "new" from nothing, "–" when both are empty."""
+    if previous == 0:
+        return "–" if current == 0 else "new"
+    return f"{100 * (current - previous) / previous:+.0f} %"
+
+
+def change_table(report: Report) -> list[str]:
+    """Per category (and in all), each period's count and its change vs the period before."""
+    if len(report.periods) < 2:
+        return [f"Only one {report.period} of data: nothing to compare."]
+    cols = report.columns("category")
+    head = ["week starting" if report.period == "week" else "month", "total", *cols]
+    rows: list[list[object]] = []
+    for prev, cur in zip(report.periods, report.periods[1:]):
+        cells = [f"{cur.counts.total} ({pct_change(prev.counts.total, cur.counts.total)})"]
+        cells += [f"{cur.counts.by['category'][c]} ({pct_change(prev.counts.by['category'][c], cur.counts.by['category'][c])})"
+                  for c in cols]
+        rows.append([report.period_label(cur), *cells])
+    return _table(head, rows)
+
+
+def listed_cases(report: Report) -> list[str]:
+    out: list[str] = []
+    for level, title in ((3, "Crisis (level 3)"), (2, "Major (level 2)")):
+        total = report.at_level(level) - (report.at_level(3) if level == 2 else 0)
+        listed = report.listed.get(level, [])
+        out += [f"**{title}: {total}**", ""]
+        if not listed:
+            out += ["None.", ""]
+            continue
+        out += _table(["id", "received (UTC)", "category", "severity", "department"],
+                      [[f"`{c.id}`", c.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), c.category,
+                        c.severity, c.department] for c in listed])
+        if total > len(listed):
+            out.append(f"\n…and {total - len(listed)} more (the first {len(listed)} in file order are listed; "
+                       f"filter the decisions file on `escalation.level` for the rest).")
+        out.append("")
+    return out
+
+
+def _share(c: Counter[str]) -> str:
+    due = c["on_time"] + c["late"] + c["overdue"]
+    return f"{c['on_time']}/{due} ({_pct(c['on_time'], due)})" if due else "–"
+
+
+def sla_section(report: Report) -> list[str]:
+    sla, n = report.sla, report.rows
+    as_of = report.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if report.as_of else "now"
+    out = [f"{sla.with_deadlines} of {n} complaints carry deadlines. **A decisions file says when each step is due, "
+           "not whether it was done**: the share of deadlines met cannot be known from decisions alone. It is "
+           "measured only from lines that also carry the case's `status` and step times (`acknowledged_at`, "
+           "`reported_at`, `resolved_at`, as the service stores a case): "
+           f"{sla.with_case} of {n} here.", ""]
+    if sla.with_deadlines:
+        out += ["Time allowed from receipt to each deadline (complaints per bucket):", ""]
+        rows = [[step, sum(sla.lead[step]), *sla.lead[step]] for step in LEAD_STEPS if sum(sla.lead[step])]
+        out += _table(["deadline", "complaints", *(label for _, label in LEAD_BOUNDS), "> 30 d"], rows)
+        out.append("")
+        if sla.regimes:
+            out.append("Regulatory clocks: " + ", ".join(f"{r} {k}" for r, k in sla.regimes.most_common()) + ".")
+        if sla.unconfirmed:
+            out.append(f"{sla.unconfirmed} complaints have deadlines in a year whose official make-up working days "
+                       "were not yet published (`calendar_unconfirmed`): recheck them when the calendar is out.")
+        if sla.regimes or sla.unconfirmed:
+            out.append("")
+    if sla.with_case:
+        out += [f"Compliance, as of {as_of}: deadlines met / deadlines due (done, or passed while open; a case "
+                "waiting for the customer is not counted as overdue).", ""]
+        steps = [s for s, _, _ in SLA_STEPS]
+        rows = [[dept, *(_share(sla.outcomes[dept][s]) for s in steps),
+                 sum(sla.outcomes[dept][s]["overdue"] for s in steps)]
+                for dept in sorted(sla.outcomes)]
+        rows.append(["**all**", *(f"**{_share(sla.total(s))}**" for s in steps),
+                     f"**{sum(sla.total(s)['overdue'] for s in steps)}**"])
+        out += _table(["department", "acknowledged on time", "reported on time", "resolved on time",
+                       "open past a deadline"], rows)
+        out.append("")
+    else:
+        out += ["No line carries case times, so no compliance is reported here (the service's `/v1/stats` "
+                "measures it from the stored cases).", ""]
+    return out
+
+
 def render_markdown(report: Report, charts: dict[str, str] | None = None, source: str | None = None) -> str:
     """``charts`` maps a dimension (or "signals") to a file name relative to the Markdown file."""
     charts = charts or {}
@@ -363,6 +553,16 @@ def render_markdown(report: Report, charts: dict[str, str] | None = None, source
         "## What stands out",
         "",
         *(f"- {h}" for h in highlights(report)),
+        "",
+        "## Crisis and major cases",
+        "",
+        *listed_cases(report),
+        "## Deadlines and SLA compliance",
+        "",
+        *sla_section(report),
+        f"## Change per category vs the previous {report.period}",
+        "",
+        *change_table(report),
         "",
     ]
     for dim in DIMENSIONS:

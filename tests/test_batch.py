@@ -363,3 +363,28 @@ def test_a_batch_output_is_what_the_report_reads(tmp_path, good_rows):
     md = (tmp_path / "decisions-report" / "report.md").read_text(encoding="utf-8")
     assert "12 complaints in 3 months" in r.output
     assert "| 2025-01 |" in md and "| 2025-03 |" in md
+
+
+def test_csv_output_carries_the_deadlines(tmp_path):
+    from datetime import datetime
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "D1", "text": TEXTS[1], "received_at": "2025-03-07T19:00:00+08:00"}) + "\n"
+                   + json.dumps({"id": "D2", "text": TEXTS[0], "received_at": "2025-03-03T10:00:00+08:00",
+                                 "regime": "cn_banking"}) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    r = invoke(str(src), "-o", str(out), "--workers", "1")
+    assert r.exit_code == 0, r.output
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = {row["id"]: row for row in csv.DictReader(f)}
+    jsonl = tmp_path / "out.jsonl"
+    assert invoke(str(src), "-o", str(jsonl), "--workers", "1").exit_code == 0
+    for d in read_jsonl(jsonl):
+        row = rows[d["id"]]
+        for column in ("acknowledge_by", "report_by", "resolve_by", "follow_up_by", "regulatory_by", "regime"):
+            assert row[column] == (d["deadlines"][column] or ""), column  # the same values as the JSON lines
+        assert row["calendar_unconfirmed"] == str(d["deadlines"]["calendar_unconfirmed"])
+    # a Friday-evening complaint is acknowledged on a later working day; the banking regime sets regulatory_by
+    assert datetime.fromisoformat(rows["D1"]["acknowledge_by"]) > datetime.fromisoformat("2025-03-08T00:00:00+08:00")
+    assert rows["D2"]["regime"] == "cn_banking" and rows["D2"]["regulatory_by"].startswith("2025-03-18T23:59:59")
+    assert rows["D1"]["regulatory_by"] == ""

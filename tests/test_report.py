@@ -212,7 +212,13 @@ def test_escalation_columns_always_show_all_four_levels():
 
 
 def test_report_reads_only_fields_a_decision_has():
-    assert set(ReportRow.model_fields) - {"received_at"} <= set(Decision.model_fields)
+    from complaint_triage.contract import Deadlines
+    from complaint_triage.service.store import CLOCKS
+
+    # besides the decision's fields, the case's status and step times under the store's own column names
+    case_fields = {"status", *(done for _, done in CLOCKS)}
+    assert set(ReportRow.model_fields) - {"received_at"} - case_fields <= set(Decision.model_fields)
+    assert set(ReportRow.model_fields["deadlines"].annotation.__args__[0].model_fields) <= set(Deadlines.model_fields)
     assert {"level", "name"} <= set(Escalation.model_fields)
     assert "eligibility" in Refund.model_fields
     assert set(FLAG_SIGNALS) <= set(Signals.model_fields)
@@ -409,3 +415,104 @@ def test_memory_peak_is_flat_in_the_number_of_rows():
     assert r.rows == 50_000
     # each line is ~1.5 kB: keeping the rows (or even the lines) would take tens of megabytes
     assert peak < 2_000_000, f"peak {peak / 1e6:.1f} MB"
+
+
+# ---------------------------------------------------------------- deadlines, SLA, crisis and major cases, change
+def with_case(received_at: str, ack_h: float, resolve_h: float, report_h: float | None = None, status=None,
+              acked_h: float | None = None, resolved_h: float | None = None, dept="logistics", **kw) -> str:
+    """A decision line with deadlines ``*_h`` hours after receipt and, when ``status`` is given, the case's
+    status and step times (hours after receipt)."""
+    from datetime import timedelta
+
+    t0 = datetime.fromisoformat(received_at)
+
+    def at(h):
+        return (t0 + timedelta(hours=h)).isoformat() if h is not None else None
+
+    d = decision(received_at, department=dept, **kw)
+    d["deadlines"] = {"acknowledge_by": at(ack_h), "report_by": at(report_h), "resolve_by": at(resolve_h),
+                      "follow_up_by": at(resolve_h + 168), "regulatory_by": None, "regime": None,
+                      "calendar_unconfirmed": False, "calendar_warnings": []}
+    if status is not None:
+        d.update(status=status, acknowledged_at=at(acked_h), resolved_at=at(resolved_h), reported_at=None)
+    return json.dumps(d)
+
+
+AS_OF = datetime.fromisoformat("2025-03-20T00:00:00+00:00")
+
+
+def test_deadlines_distribution_without_case_times_says_compliance_is_unknowable():
+    r = aggregate([with_case("2025-03-03T09:00:00+00:00", 0.5, 20, report_h=1, level=3),
+                   with_case("2025-03-04T09:00:00+00:00", 6, 100),
+                   line("2025-03-05T09:00:00Z")], "week", as_of=AS_OF)  # no deadlines (an older file)
+    assert r.sla.with_deadlines == 2 and r.sla.with_case == 0
+    assert r.sla.lead["acknowledge"] == [1, 0, 1, 0, 0, 0, 0, 0, 0, 0][:len(r.sla.lead["acknowledge"])]
+    assert r.sla.lead["resolve"][3] == 1 and r.sla.lead["resolve"][5] == 1  # ≤ 1 d and ≤ 5 d
+    assert sum(r.sla.lead["report"]) == 1 and sum(r.sla.lead["regulatory"]) == 0
+    md = render_markdown(r)
+    assert "cannot be known from decisions alone" in md and "0 of 3 here" in md
+    assert "no compliance is reported here" in md
+    assert "| acknowledge | 2 | 1 | 0 | 1 |" in md
+
+
+def test_compliance_from_lines_that_carry_the_case():
+    lines = [
+        # acknowledged on time, resolved late
+        with_case("2025-03-03T09:00:00+00:00", 4, 48, status="resolved", acked_h=1, resolved_h=60),
+        # acknowledged late, resolution open and overdue as of AS_OF
+        with_case("2025-03-04T09:00:00+00:00", 4, 48, status="in_progress", acked_h=5),
+        # nothing done, nothing due yet
+        with_case("2025-03-19T20:00:00+00:00", 24, 96, status="new", dept="billing"),
+        # waiting for the customer: open past the deadline but its clocks stand still
+        with_case("2025-03-05T09:00:00+00:00", 4, 48, status="waiting_customer", acked_h=2, dept="billing"),
+    ]
+    r = aggregate(lines, "week", as_of=AS_OF)
+    assert r.sla.with_case == 4
+    logistics = r.sla.outcomes["logistics"]
+    assert logistics["acknowledge"] == {"on_time": 1, "late": 1}
+    assert logistics["resolve"] == {"late": 1, "overdue": 1}
+    billing = r.sla.outcomes["billing"]
+    assert billing["acknowledge"] == {"open": 1, "on_time": 1} and billing["resolve"] == {"open": 2}
+    md = render_markdown(r)
+    assert "| logistics | 1/2 (50.0 %) | – | 0/2 (0.0 %) | 1 |" in md
+    assert "| billing | 1/1 (100.0 %) | – | – | 0 |" in md
+    assert "as of 2025-03-20 00:00 UTC" in md
+
+
+def test_crisis_and_major_cases_are_listed_with_ids(sample_week):
+    md = render_markdown(sample_week)
+    section = md.split("## Crisis and major cases")[1].split("\n## ")[0]
+    assert "**Crisis (level 3): 1**" in section and "**Major (level 2): 2**" in section
+    assert "| `c-2025-03-10T00:00:00Z` | 2025-03-10 00:00 | safety | critical | safety |" in section
+    assert section.index("c-2025-03-09T23:59:59Z") > section.index("Major")
+    assert "c-2025-03-12T08:00:00Z" in section and "c-2025-03-03" not in section
+
+
+def test_listed_cases_are_capped_but_all_counted(monkeypatch):
+    import complaint_triage.batch.report as report_module
+
+    monkeypatch.setattr(report_module, "LISTED_CASES", 2)
+    r = aggregate([line(f"2025-03-0{i}T08:00:00Z", level=3) for i in range(1, 6)], "week")
+    assert len(r.listed[3]) == 2 and r.at_level(3) == 5
+    assert "…and 3 more" in render_markdown(r)
+
+
+@pytest.mark.parametrize("previous, current, shown", [
+    (10, 12, "+20 %"), (8, 4, "-50 %"), (5, 5, "+0 %"), (0, 3, "new"), (0, 0, "–"), (3, 0, "-100 %"),
+])
+def test_pct_change(previous, current, shown):
+    from complaint_triage.batch.report import pct_change
+
+    assert pct_change(previous, current) == shown
+
+
+def test_change_per_category_vs_the_previous_period(sample_week):
+    md = render_markdown(sample_week)
+    section = md.split("## Change per category vs the previous week")[1].split("\n## ")[0]
+    # weeks of 03-03 (delivery 2, billing 1), 03-10 (delivery 2, safety 1), 03-17 (quality 1), 03-24 (none), 03-31;
+    # columns in the contract's order: product_quality, delivery, billing, safety
+    assert "| 2025-03-10 | 3 (+0 %) | 0 (–) | 2 (+0 %) | 0 (-100 %) | 1 (new) |" in section
+    assert "| 2025-03-17 | 1 (-67 %) |" in section
+    assert section.count("\n| 20") == len(sample_week.periods) - 1
+    one = aggregate([line("2025-03-03T08:00:00Z")], "week")
+    assert "nothing to compare" in render_markdown(one)
