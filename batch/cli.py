@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from complaint_triage.models import MODEL_DIR_ENV
+
 
 def _usable_cores() -> int:
     """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
@@ -91,7 +93,8 @@ def batch(source: str, out: Path, errors: Path | None, in_format: str | None, en
             scheduler=scheduler, chunk_size=chunk_size or (2000 if engine_name == "dask" else 256),
             resume=resume, overwrite=overwrite,
             progress=sys.stderr.isatty() if progress is None else progress,
-            model_dir=str(Path(model_dir).resolve()) if model_dir else None,
+            # $TRIAGE_MODEL_DIR is read here, once, so workers (and their per-process cache) get the path itself.
+            model_dir=str(Path(model_dir).resolve()) if model_dir else os.environ.get(MODEL_DIR_ENV) or None,
             policy_dir=str(Path(policy_dir).resolve()) if policy_dir else None,
             encoding=encoding, delimiter=delimiter, max_reject_rate=max_reject_rate,
         )

@@ -16,12 +16,12 @@ from pydantic import BaseModel
 from spacy.tokens import Doc
 
 from complaint_triage.contract import Signals
+from complaint_triage.models import MODEL_DIR_ENV
 from complaint_triage.triage.features import from_doc, make_docs, tokenize
 from complaint_triage.triage.language import detect_language
 from complaint_triage.triage.model import Scores, TriageModel, load_model
 from complaint_triage.triage.signals import extract_signals, sentence_spans, vetoed
 
-MODEL_DIR_ENV = "TRIAGE_MODEL_DIR"
 UNSUPPORTED_SEVERITY = "medium"
 
 
