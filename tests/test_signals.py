@@ -130,3 +130,18 @@ def test_the_date_guard_only_skips_positions_where_no_date_starts(corpus, signal
     texts += ["Last May, on May 3rd 2024, two weeks ago", "XX/XX/2023 and 03/14", "上周五和三个月前"]
     for t in texts:
         assert [m.span() for m in _DATE_RE.finditer(t)] == [m.span() for m in unguarded.finditer(t)], t
+
+
+def test_patterns_on_the_lowered_text_equal_ignorecase(corpus, signal_cases):
+    """Context patterns run on the lower-cased text for speed; they must find exactly what re.IGNORECASE finds."""
+    from complaint_triage.triage.signals import matchers
+
+    for lang in ("zh", "en"):
+        m = matchers(lang)
+        texts = [c["text"] for c in signal_cases if c["lang"] == lang]
+        texts += [it.text for it in corpus[::7] if it.lang == lang] + ["THE WHOLE FLAT REEKS OF GAS", "I Will SUE You"]
+        for rx in [*m.patterns.values(), *m.vetoes.values()]:
+            for t in texts:
+                assert len(t.lower()) == len(t)
+                fast = [x.span() for x in rx.finditer(t, t.lower())]
+                assert fast == [x.span() for x in rx.any_case.finditer(t)], t

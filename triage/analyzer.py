@@ -17,7 +17,7 @@ from spacy.tokens import Doc
 
 from complaint_triage.contract import Signals
 from complaint_triage.models import MODEL_DIR_ENV
-from complaint_triage.triage.features import from_doc, make_docs, tokenize
+from complaint_triage.triage.features import TokenizedText, from_doc, make_docs
 from complaint_triage.triage.language import detect_language
 from complaint_triage.triage.model import Scores, TriageModel, load_model
 from complaint_triage.triage.signals import extract_signals, sentence_spans, vetoed
@@ -128,10 +128,11 @@ class Triage:
             if not idx:
                 continue
             lang_docs = make_docs([texts[i] for i in idx], lang)
-            for i, doc, sc in zip(idx, lang_docs, self.model.score_tokenized([from_doc(d) for d in lang_docs], lang)):
+            for i, doc, sc in zip(idx, lang_docs, self.model.score_tokenized(
+                    [from_doc(d, texts[i]) for i, d in zip(idx, lang_docs)], lang)):
                 scores[i] = sc
                 docs[i] = doc
-            learned.update(self._learned_evidence(idx, texts, lang, scores))
+            learned.update(self._learned_evidence(idx, texts, lang, scores, docs))
 
         results = []
         for i, text in enumerate(texts):
@@ -164,26 +165,39 @@ class Triage:
             )
         return results
 
-    def _learned_evidence(self, idx: list[int], texts: list[str], lang: str,
-                          scores: dict[int, Scores]) -> dict[int, dict[str, tuple[int, int]]]:
+    def _learned_evidence(self, idx: list[int], texts: list[str], lang: str, scores: dict[int, Scores],
+                          docs: dict[int, Doc]) -> dict[int, dict[str, tuple[int, int]]]:
         """For each flag a signal head raises, the sentence it scores highest is the evidence: every flag shown
-        to an agent points at exact text. Only texts with such a flag pay for scoring their sentences."""
+        to an agent points at exact text. Only texts with such a flag pay for it, and only for their words and
+        cues: the text's own tokens are cut at sentence ends, nothing is segmented twice."""
         wanted = {i: [f for f, p in scores[i].signals.items() if p >= scores[i].signal_thresholds.get(f, 1.1)]
                   for i in idx}
         wanted = {i: fs for i, fs in wanted.items() if fs}
         if not wanted:
             return {}
         pieces: list[tuple[int, tuple[int, int]]] = []
+        sentence_docs: list[TokenizedText] = []
         for i in wanted:
-            pieces += [(i, span) for span in sentence_spans(texts[i])]
-        piece_scores = self.model.score_tokenized(
-            tokenize([texts[i][a:b] for i, (a, b) in pieces], lang), lang)
+            spans = sentence_spans(texts[i])
+            tokens: list[list[str]] = [[] for _ in spans]
+            k = 0
+            for t in docs[i]:  # the text's own tokens, cut at sentence ends: no second segmentation
+                while k < len(spans) - 1 and t.idx >= spans[k][1]:
+                    k += 1
+                if not t.is_space:
+                    tokens[k].append(t.lower_)
+            for span, toks in zip(spans, tokens):
+                pieces.append((i, span))
+                sentence_docs.append(TokenizedText(texts[i][span[0]:span[1]], tuple(toks)))
+        lm = self.model.languages[lang]
+        pointers = lm.signal_pointers(sentence_docs)
+        column = {f: j for j, f in enumerate(lm.signals.flags)}
         out: dict[int, dict[str, tuple[int, int]]] = {}
         for i, flags in wanted.items():
-            mine = [(span, sc) for (j, span), sc in zip(pieces, piece_scores) if j == i]
+            mine = [(span, row) for (j, span), row in zip(pieces, pointers) if j == i]
             out[i] = {}
             for f in flags:
-                (a, b), _ = max(mine, key=lambda m, f=f: m[1].signals[f])
+                (a, b), _ = max(mine, key=lambda m, f=f: m[1][column[f]])
                 # A sentence with a known irrelevant mention ("fire him", "smoke alarm") is not evidence.
                 if not vetoed(texts[i][a:b], lang, f):
                     out[i][f] = (a, b)

@@ -31,7 +31,7 @@ class TokenizedText(NamedTuple):
 
 
 def tokenize(texts: list[str], lang: str) -> list[TokenizedText]:
-    return [from_doc(doc) for doc in make_docs(texts, lang)]
+    return [from_doc(doc, text) for doc, text in zip(make_docs(texts, lang), texts)]
 
 
 def make_docs(texts: list[str], lang: str) -> list[Doc]:
@@ -39,8 +39,10 @@ def make_docs(texts: list[str], lang: str) -> list[Doc]:
     return list(get_nlp(lang).tokenizer.pipe(texts, batch_size=256))
 
 
-def from_doc(doc: Doc) -> TokenizedText:
-    return TokenizedText(doc.text, tuple(t.lower_ for t in doc if not t.is_space))
+def from_doc(doc: Doc, text: str | None = None) -> TokenizedText:
+    """``text`` is the string the doc was made from, when the caller has it (``doc.text`` is rebuilt from every
+    token)."""
+    return TokenizedText(doc.text if text is None else text, tuple(t.lower_ for t in doc if not t.is_space))
 
 
 def word_ngrams(doc: TokenizedText) -> list[str]:

@@ -248,6 +248,16 @@ class ArrayLanguageModel:
             blocks.append(X * part.weight if part.weight != 1.0 else X)
         return sparse.hstack(blocks, format="csr")
 
+    def signal_pointers(self, docs: list[TokenizedText]) -> np.ndarray:
+        """Per text and flag, how strongly its words and cues (not its character n-grams, the costly part)
+        point to the flag: enough to say which sentence of a flagged text carries the flag."""
+        assert self.signals is not None
+        n_words, n_chars = len(self.words.vocabulary), len(self.chars.vocabulary)
+        W = self.signals.W
+        words = self.words.transform(docs) * self.words.weight
+        cues = self.cues.transform(docs) * self.cues.weight
+        return np.asarray(words @ W[:n_words]) + np.asarray(cues @ W[n_words + n_chars:])
+
     def predict_proba(self, docs: list[TokenizedText]) -> tuple[np.ndarray, np.ndarray]:
         X = self.features(docs)
         return self.category.predict_proba(X), self.severity.predict_proba(X)

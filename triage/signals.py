@@ -228,8 +228,30 @@ _SENTENCE_END = re.compile(r"[.!?;。！？；\n]")
 _WORD = re.compile(r"[\w']+")
 
 
-def _compile(patterns: list[str]) -> re.Pattern | None:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+class _Patterns:
+    """Case-insensitive patterns, run on the lower-cased text (three times faster than re.IGNORECASE on
+    English) whenever lower-casing keeps every offset; otherwise on the text itself, ignoring case."""
+
+    def __init__(self, patterns: list[str]):
+        joined = "|".join(f"(?:{p})" for p in patterns)
+        self.lower = re.compile(joined.lower())
+        self.any_case = re.compile(joined, re.IGNORECASE)
+
+    def finditer(self, text: str, low: str | None):
+        return (self.lower if low is not None else self.any_case).finditer(low if low is not None else text)
+
+    def search(self, text: str) -> bool:
+        low = text.lower()
+        return bool(self.lower.search(low) if len(low) == len(text) else self.any_case.search(text))
+
+
+def _lowered(text: str) -> str | None:
+    low = text.lower()
+    return low if len(low) == len(text) else None
+
+
+def _compile(patterns: list[str]) -> _Patterns | None:
+    return _Patterns(patterns) if patterns else None
 
 
 def _english_variants(phrases: list[str]) -> list[str]:
@@ -256,8 +278,8 @@ class _LanguageMatchers:
         self.nlp = get_nlp(lang)
         self.lang = lang
         self.negate: dict[str, bool] = {}
-        self.patterns: dict[str, re.Pattern] = {}
-        self.vetoes: dict[str, re.Pattern] = {}
+        self.patterns: dict[str, _Patterns] = {}
+        self.vetoes: dict[str, _Patterns] = {}
         self.cues = PhraseMatcher(self.nlp.vocab, attr="LOWER") if lang == "en" else None
         self.excludes = PhraseMatcher(self.nlp.vocab, attr="LOWER") if lang == "en" else None
         self.zh_cues: dict[str, re.Pattern] = {}
@@ -300,8 +322,7 @@ class _LanguageMatchers:
         around = text[max(0, start - 6):end].lower()
         return not any(b in around for b in self.breakers)
 
-    def _candidates(self, doc: Doc) -> list[tuple[str, int, int]]:
-        text = doc.text
+    def _candidates(self, doc: Doc, text: str) -> list[tuple[str, int, int]]:
         found: list[tuple[str, int, int]] = []
         if self.lang == "en":
             vocab = self.nlp.vocab.strings
@@ -319,20 +340,23 @@ class _LanguageMatchers:
                 if name in self.zh_excludes and self.zh_excludes[name].search(text):
                     continue
                 found.extend((name, m.start(), m.end()) for m in rx.finditer(text))
+        low = _lowered(text)
         for name, rx in self.patterns.items():
-            found.extend((name, m.start(), m.end()) for m in rx.finditer(text) if m.end() > m.start())
+            found.extend((name, m.start(), m.end()) for m in rx.finditer(text, low) if m.end() > m.start())
         return found
 
-    def flags(self, doc: Doc) -> list[SignalHit]:
-        text = doc.text
+    def flags(self, doc: Doc, text: str | None = None) -> list[SignalHit]:
+        """``text`` is ``doc.text`` when the caller has it: spaCy rebuilds that string from every token."""
+        text = doc.text if text is None else text
         vetoed: dict[str, list[tuple[int, int]]] = {}
+        low = _lowered(text)
         for name, rx in self.vetoes.items():
-            spans = [(m.start(), m.end()) for m in rx.finditer(text)]
+            spans = [(m.start(), m.end()) for m in rx.finditer(text, low)]
             if spans:
                 vetoed[name] = spans
         hits: list[SignalHit] = []
         taken: dict[str, list[tuple[int, int]]] = {}
-        for name, start, end in sorted(self._candidates(doc), key=lambda c: (c[1], -(c[2] - c[1]))):
+        for name, start, end in sorted(self._candidates(doc, text), key=lambda c: (c[1], -(c[2] - c[1]))):
             if any(s < end and start < e for s, e in vetoed.get(name, ())):
                 continue
             if any(s < end and start < e for s, e in taken.get(name, ())):
@@ -400,7 +424,7 @@ def extract_signals(text: str, lang: str, received: date | None = None, doc: Doc
     ref = received or date.today()
     m = matchers(lang)
     doc = doc if doc is not None else m.nlp(text)
-    hits = m.flags(doc)
+    hits = m.flags(doc, text)
     if unconfirmed:
         dropped = {f for g in unconfirmed for f in LEARNED_COVERS[g]}
         hits = [h for h in hits if h.signal not in dropped]
