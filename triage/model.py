@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from scipy import sparse
 from scipy.special import expit
 
 from complaint_triage.contract import CATEGORIES, SEVERITIES
+from complaint_triage.triage.calibration import apply_temperature
 from complaint_triage.triage.features import CueCounter, TokenizedText, char_wb_ngrams, tokenize, word_ngrams
 
 FORMAT = 1
@@ -216,12 +217,7 @@ class ArrayLanguageModel:
     def calibrated(self, target: str, p: np.ndarray) -> np.ndarray:
         """Temperature scaling of a target's probabilities (T > 1 softens overconfident ones)."""
         t = self.temperature.get(target, 1.0)
-        if t == 1.0:
-            return p
-        logp = np.log(np.clip(p, 1e-12, 1.0)) / t
-        logp -= logp.max(axis=1, keepdims=True)
-        q = np.exp(logp)
-        return q / q.sum(axis=1, keepdims=True)
+        return p if t == 1.0 else apply_temperature(p, t)
 
     def score(self, docs: list[TokenizedText]) -> list[Scores]:
         X = self.features(docs)
@@ -411,7 +407,3 @@ def load_model(directory: Path) -> TriageModel:
         if set(lm.category.classes) - set(CATEGORIES) or set(lm.severity.classes) - set(SEVERITIES):
             raise ModelIntegrityError(f"{directory} predicts labels outside the contract")
     return TriageModel(version=meta["version"], languages=languages, meta=meta.get("meta", {}))
-
-
-def hyperparams_dict(hp: Hyperparams) -> dict:
-    return asdict(hp)
