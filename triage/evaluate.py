@@ -12,6 +12,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
 from complaint_triage.triage.analyzer import Triage
 from complaint_triage.triage.calibration import expected_calibration_error, risk_coverage
+from complaint_triage.triage.signals import SIGNAL_GROUPS, signal_group_flags
 
 
 class EvalRow(BaseModel):
@@ -143,21 +144,6 @@ def format_report(report: dict) -> str:
 
 
 # ---------------------------------------------------------------- signals
-# The six flags of the signal test set, as unions of the contract's finer signals.
-SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
-    "danger": ("injury",),
-    "media": ("media_threat", "media_exposure"),
-    "legal": ("legal_threat", "legal_action_filed", "regulator_threat"),
-    "repeat": ("repeat",),
-    "collective": ("collective",),
-    "extreme_action": ("extreme_action",),
-}
-
-
-def signal_group_flags(signals) -> dict[str, bool]:
-    return {g: any(getattr(signals, s) for s in members) for g, members in SIGNAL_GROUPS.items()}
-
-
 def evaluate_signals(triage: Triage, cases: list[dict]) -> dict:
     """Precision, recall and false-alarm rate per flag and language of the whole signal stage (cue lexicon,
     context and learned heads); ``cases`` carry text, lang and the six flags. Returns also the misses and

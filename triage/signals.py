@@ -391,9 +391,16 @@ def matchers(lang: str) -> _LanguageMatchers:
 # The flag a learned signal head stands for when the cue lexicon found nothing more specific.
 LEARNED_FLAG = {"danger": "injury", "media": "media_threat", "legal": "legal_threat", "repeat": "repeat",
                 "collective": "collective", "extreme_action": "extreme_action"}
-LEARNED_COVERS = {"danger": ("injury",), "media": ("media_threat", "media_exposure"),
-                  "legal": ("legal_threat", "legal_action_filed", "regulator_threat"), "repeat": ("repeat",),
-                  "collective": ("collective",), "extreme_action": ("extreme_action",)}
+# The six flag groups people ask about (and the learned heads predict), as unions of the contract's flags.
+SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "danger": ("injury",), "media": ("media_threat", "media_exposure"),
+    "legal": ("legal_threat", "legal_action_filed", "regulator_threat"), "repeat": ("repeat",),
+    "collective": ("collective",), "extreme_action": ("extreme_action",),
+}
+
+
+def signal_group_flags(signals: Signals) -> dict[str, bool]:
+    return {g: any(getattr(signals, s) for s in members) for g, members in SIGNAL_GROUPS.items()}
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -426,13 +433,13 @@ def extract_signals(text: str, lang: str, received: date | None = None, doc: Doc
     doc = doc if doc is not None else m.nlp(text)
     hits = m.flags(doc, text)
     if unconfirmed:
-        dropped = {f for g in unconfirmed for f in LEARNED_COVERS[g]}
+        dropped = {f for g in unconfirmed for f in SIGNAL_GROUPS[g]}
         hits = [h for h in hits if h.signal not in dropped]
     flags = {name: False for name in FLAG_SIGNALS}
     for h in hits:
         flags[h.signal] = True
     for group, (start, end) in (learned or {}).items():
-        if not any(flags[f] for f in LEARNED_COVERS[group]):
+        if not any(flags[f] for f in SIGNAL_GROUPS[group]):
             flag = LEARNED_FLAG[group]
             flags[flag] = True
             hits.append(SignalHit(signal=flag, text=text[start:end], start=start, end=end))
@@ -462,4 +469,4 @@ def extract_signals(text: str, lang: str, received: date | None = None, doc: Doc
 def vetoed(text: str, lang: str, group: str) -> bool:
     """Whether the text holds a known irrelevant or figurative mention for one of the group's flags."""
     m = matchers(lang)
-    return any(rx.search(text) for f in LEARNED_COVERS[group] if (rx := m.vetoes.get(f)) is not None)
+    return any(rx.search(text) for f in SIGNAL_GROUPS[group] if (rx := m.vetoes.get(f)) is not None)

@@ -18,18 +18,16 @@ from tqdm import tqdm
 
 from complaint_triage.contract import CATEGORIES, LANGUAGES, SEVERITIES
 from complaint_triage.triage.corpus import (
-    SIGNAL_GROUPS,
     CorpusItem,
     corpus_hash,
     load_signal_items,
     signal_items_hash,
 )
-from complaint_triage.triage.evaluate import signal_group_flags
 from complaint_triage.triage.features import tokenize
 from complaint_triage.triage.fit import LanguageModel, fit_signal_heads
 from complaint_triage.triage.lexicon import lexicon_hash
 from complaint_triage.triage.model import FORMAT, Hyperparams, TriageModel
-from complaint_triage.triage.signals import extract_signals
+from complaint_triage.triage.signals import SIGNAL_GROUPS, extract_signals, signal_group_flags
 
 
 def _by_lang(items: list[CorpusItem], lang: str):
@@ -93,7 +91,7 @@ def train(
                 texts = [it.text for it in signal_items]
                 cue_flags = [signal_group_flags(extract_signals(t, lang)) for t in texts]
                 models[lang].signals = fit_signal_heads(
-                    models[lang], texts, [it.model_dump() for it in signal_items], cue_flags, SIGNAL_GROUPS, hp.seed)
+                    models[lang], texts, [it.model_dump() for it in signal_items], cue_flags, tuple(SIGNAL_GROUPS), hp.seed)
             bar.update(1)
     version = model_version(digest + signal_items_hash(), hp)
     counts: dict[str, dict[str, int]] = {}

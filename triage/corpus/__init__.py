@@ -59,7 +59,6 @@ def corpus_hash(items: list[CorpusItem]) -> str:
 
 # ---------------------------------------------------------------- signal training items
 SIGNAL_DIR = Path(__file__).resolve().parent.parent / "signal_data"
-SIGNAL_GROUPS = ("danger", "media", "legal", "repeat", "collective", "extreme_action")
 
 
 class SignalItem(BaseModel):
