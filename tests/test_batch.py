@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from jsonl_files import read_jsonl, write_jsonl
 
 from complaint_triage.batch.cli import batch
 from complaint_triage.batch.work import ChunkResult
@@ -27,17 +28,6 @@ TEXTS = [
     "你们的客服态度太差了，我要投诉到12315",
     "I have called five times about this broken fridge and nobody came. I will go to the press.",
 ]
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def invoke(*args: str, input: str | None = None):

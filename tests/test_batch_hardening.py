@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from jsonl_files import read_jsonl, write_jsonl
 
 from complaint_triage.batch.cli import batch
 from complaint_triage.batch.source import detect_encoding, sniff_delimiter
@@ -26,17 +27,6 @@ TEXTS = [
     "The delivery driver left my parcel in the rain and it was soaked.",
 ]
 CLI = str(Path(sys.executable).with_name("complaint-triage"))
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def run_batch(*args: str, input: str | None = None):
